@@ -1,0 +1,1 @@
+"""Subcommands of the `eigenfast` CLI, one module each."""

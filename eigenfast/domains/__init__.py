@@ -1,0 +1,1 @@
+"""Environment runtime: toolkits over copy-on-write DB stores, the tau² loader and its domains."""
