@@ -9,7 +9,7 @@ written back on encode.
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar
 
 import msgspec
 from msgspec import UNSET, Struct, UnsetType, field
@@ -186,7 +186,6 @@ class Episode(Record):
 
 
 # ----------------------------------------------------------------------------------- codecs and helpers
-Boundary = Union[Task, Episode, Message, ToolCall, Checker, RewardInfo]
 T = TypeVar("T")
 
 json_encoder = msgspec.json.Encoder()
