@@ -11,6 +11,7 @@ import sys
 # name -> (module, one-line help). Modules import lazily so `eigenfast --help` stays instant.
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("eigenfast.commands.doctor", "show which fast paths are active and why not"),
+    "config": ("eigenfast.commands.config", "show a resolved config (file + key=value overrides)"),
 }
 
 
@@ -19,7 +20,9 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eigenfast", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="eigenfast", description="Verified synthetic data and verifiable-reward RL for tool-using agents."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
@@ -52,4 +55,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Re-import so `python -m eigenfast.cli` shares one UsageError class with the subcommands.
+    from eigenfast.cli import main as _main
+
+    sys.exit(_main())
