@@ -54,15 +54,15 @@ REPORT = "from eigenfast import _ext; s = _ext.status(); print(s.state, '|', s.r
 
 
 def test_require_native_turns_a_missing_extension_into_an_error():
-    assert py(HIDE_C + REPORT, EIGENFAST_REQUIRE_NATIVE="0").stdout.startswith("not built |")
-    proc = py(HIDE_C + REPORT, EIGENFAST_REQUIRE_NATIVE="1")
+    assert py(HIDE_C + REPORT, EIGENFAST_REQUIRE_NATIVE="0", EIGENFAST_DISABLE_EXT="0").stdout.startswith("not built |")
+    proc = py(HIDE_C + REPORT, EIGENFAST_REQUIRE_NATIVE="1", EIGENFAST_DISABLE_EXT="0")
     assert proc.returncode != 0 and "EIGENFAST_REQUIRE_NATIVE=1 but the C++ extension is not built" in proc.stderr
 
 
 def test_broken_extension_is_told_apart_from_missing():
-    proc = py(BREAK_C + REPORT, EIGENFAST_REQUIRE_NATIVE="0")
+    proc = py(BREAK_C + REPORT, EIGENFAST_REQUIRE_NATIVE="0", EIGENFAST_DISABLE_EXT="0")
     assert proc.stdout.startswith("broken | ImportError: undefined symbol"), proc.stderr
-    proc = py(BREAK_C + REPORT, EIGENFAST_REQUIRE_NATIVE="1")
+    proc = py(BREAK_C + REPORT, EIGENFAST_REQUIRE_NATIVE="1", EIGENFAST_DISABLE_EXT="0")
     assert proc.returncode != 0 and "extension is broken: ImportError: undefined symbol" in proc.stderr
 
 
