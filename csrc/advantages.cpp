@@ -1,8 +1,9 @@
 // Group advantages and dynamic filtering (see advantages.h), plus their bindings (group "advantages").
 //
-// Rollouts usually arrive with each group's samples next to each other, so sorted group ids take a fast path:
-// each thread walks whole runs and keeps one group's rewards in cache for all passes. Other ids are mapped to
-// dense group numbers first (an offset when their range is small, else a hash table).
+// Rollouts usually arrive with each group's samples next to each other, so contiguous groups (sorted ids, or
+// any ids where no id starts two runs) take a fast path: each thread walks whole runs and keeps one group's
+// rewards in cache for all passes. Other ids are mapped to dense group numbers first (an offset when their
+// range is small, else a hash table).
 #include "advantages.h"
 
 #include <pybind11/numpy.h>
@@ -115,6 +116,20 @@ bool check_and_sorted(const R* r, const G* ids, int64_t n) {
   return std::all_of(sorted.begin(), sorted.end(), [](char s) { return s != 0; });
 }
 
+// Unsorted ids whose groups still sit in contiguous runs (e.g. hashed task ids, one block per task) can take
+// the run path too: true when no id starts two runs.
+template <class G>
+bool runs_are_groups(const G* ids, int64_t n) {
+  std::vector<G> starts;
+  starts.reserve(static_cast<size_t>(n / 8 + 1));
+  for (int64_t i = 0; i < n; ++i) {
+    if (i == 0 || ids[i] != ids[i - 1]) starts.push_back(ids[i]);
+    if (static_cast<int64_t>(starts.size()) * 2 > n) return false;  // mostly singletons: not worth it
+  }
+  std::sort(starts.begin(), starts.end());
+  return std::adjacent_find(starts.begin(), starts.end()) == starts.end();
+}
+
 template <class R>
 double batch_std(const R* r, int64_t n, bool unbiased) {
   if (n < 2) return 0.0;
@@ -140,7 +155,7 @@ double batch_std(const R* r, int64_t n, bool unbiased) {
 
 int run_chunks(int64_t n) { return n < kGrain ? 1 : hardware_threads(); }
 
-// Sorted ids: calls fn(stats, begin, end, chunk) for every run of equal ids; chunk < run_chunks(n) says which
+// Contiguous groups: calls fn(stats, begin, end, chunk) for every run of equal ids; chunk < run_chunks(n) says which
 // thread-private slot the run may write to.
 template <class R, class G, class Fn>
 void for_each_run(const R* r, const G* ids, int64_t n, Fn&& fn) {
@@ -166,16 +181,34 @@ void for_each_run(const R* r, const G* ids, int64_t n, Fn&& fn) {
   });
 }
 
+// The common case in one pass over the inputs: ids sorted and rewards finite, checked while walking the runs
+// (a non-finite reward makes its run's sum non-finite). Returns false, with `out` partly written, if the
+// check fails; the caller then takes the general path, which reports the bad reward or groups any ids.
+template <class R, class G, class Fn>
+bool sorted_runs(const R* r, const G* ids, int64_t n, Fn&& fn) {
+  std::vector<char> ok(static_cast<size_t>(run_chunks(n)), 1);
+  for_each_run(r, ids, n, [&](const Stats& st, int64_t begin, int64_t end, int64_t c) {
+    char& good = ok[static_cast<size_t>(c)];
+    good &= std::isfinite(st.sum) && (begin == 0 || ids[begin - 1] < ids[begin]);
+    if (good) fn(st, begin, end, c);
+  });
+  return std::all_of(ok.begin(), ok.end(), [](char g) { return g != 0; });
+}
+
 // Unsorted ids: dense group numbers in [0, groups), and the stats of each.
 template <class R, class G>
 std::vector<Stats> dense_groups(const R* r, const G* ids, int64_t n, std::vector<int64_t>& gid) {
   gid.resize(static_cast<size_t>(n));
   int64_t groups = 0;
   const G lo = *std::min_element(ids, ids + n), hi = *std::max_element(ids, ids + n);
-  const uint64_t span = static_cast<uint64_t>(static_cast<int64_t>(hi) - static_cast<int64_t>(lo));
+  // Unsigned arithmetic: hi - lo can exceed INT64_MAX, and wraps to the exact span as a uint64.
+  const uint64_t span = static_cast<uint64_t>(static_cast<int64_t>(hi)) - static_cast<uint64_t>(static_cast<int64_t>(lo));
   if (span < static_cast<uint64_t>(2 * n + 1024)) {
     groups = static_cast<int64_t>(span) + 1;
-    for (int64_t i = 0; i < n; ++i) gid[static_cast<size_t>(i)] = static_cast<int64_t>(ids[i]) - static_cast<int64_t>(lo);
+    for (int64_t i = 0; i < n; ++i) {
+      gid[static_cast<size_t>(i)] = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(ids[i])) -
+                                                          static_cast<uint64_t>(static_cast<int64_t>(lo)));
+    }
   } else {
     size_t slots = 1;
     while (slots < static_cast<size_t>(2 * n)) slots <<= 1;
@@ -191,21 +224,20 @@ std::vector<Stats> dense_groups(const R* r, const G* ids, int64_t n, std::vector
       gid[static_cast<size_t>(i)] = values[s];
     }
   }
+  // One pass (Welford's update for m2), since every visit of a group's stats is likely a cache miss.
   std::vector<Stats> stats(static_cast<size_t>(groups));
   for (int64_t i = 0; i < n; ++i) {
     Stats& st = stats[static_cast<size_t>(gid[static_cast<size_t>(i)])];
-    double v = r[i];
+    const double v = r[i];
     ++st.count;
     st.sum += v;
+    const double delta = v - st.mean;
+    st.mean += delta / static_cast<double>(st.count);
+    st.m2 += delta * (v - st.mean);
     st.lo = std::min(st.lo, v);
     st.hi = std::max(st.hi, v);
   }
   for (Stats& st : stats) st.mean = st.count > 0 ? st.sum / static_cast<double>(st.count) : 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    Stats& st = stats[static_cast<size_t>(gid[static_cast<size_t>(i)])];
-    double d = static_cast<double>(r[i]) - st.mean;
-    st.m2 += d * d;
-  }
   return stats;
 }
 
@@ -215,13 +247,15 @@ template <class R, class G>
 void group_advantages(const R* rewards, const G* group_ids, int64_t n, Mode mode, double eps, bool unbiased_std,
                       R* out) {
   if (n == 0) return;
-  const bool sorted = check_and_sorted(rewards, group_ids, n);
   const Params p{mode, eps, unbiased_std, mode == Mode::kBatch ? batch_std(rewards, n, unbiased_std) : 0.0};
-  if (sorted) {
-    for_each_run(rewards, group_ids, n, [&](const Stats& st, int64_t begin, int64_t end, int64_t) {
-      const double divisor = divisor_of(st, p);
-      for (int64_t i = begin; i < end; ++i) write_advantage(rewards, out, i, st, p, divisor);
-    });
+  auto write_run = [&](const Stats& st, int64_t begin, int64_t end, int64_t) {
+    const double divisor = divisor_of(st, p);
+    for (int64_t i = begin; i < end; ++i) write_advantage(rewards, out, i, st, p, divisor);
+  };
+  if (sorted_runs(rewards, group_ids, n, write_run)) return;
+  check_and_sorted(rewards, group_ids, n);  // throws on a non-finite reward
+  if (runs_are_groups(group_ids, n)) {
+    for_each_run(rewards, group_ids, n, write_run);
     return;
   }
   std::vector<int64_t> gid;
@@ -240,7 +274,6 @@ template <class R, class G>
 FilterCounts dynamic_filter(const R* rewards, const G* group_ids, int64_t n, double min_std, bool* keep) {
   FilterCounts counts;
   if (n == 0) return counts;
-  const bool sorted = check_and_sorted(rewards, group_ids, n);
   auto tally = [min_std](const Stats& st, FilterCounts& c) {
     ++c.groups;
     bool kept = std_of(st, false) > min_std;
@@ -249,12 +282,21 @@ FilterCounts dynamic_filter(const R* rewards, const G* group_ids, int64_t n, dou
     c.all_wrong += st.hi <= 0.0;
     return kept;
   };
-  if (sorted) {
-    std::vector<FilterCounts> part(static_cast<size_t>(run_chunks(n)));
-    for_each_run(rewards, group_ids, n, [&](const Stats& st, int64_t begin, int64_t end, int64_t c) {
-      bool kept = tally(st, part[static_cast<size_t>(c)]);
-      std::fill(keep + begin, keep + end, kept);
-    });
+  std::vector<FilterCounts> part(static_cast<size_t>(run_chunks(n)));
+  auto tally_run = [&](const Stats& st, int64_t begin, int64_t end, int64_t c) {
+    bool kept = tally(st, part[static_cast<size_t>(c)]);
+    std::fill(keep + begin, keep + end, kept);
+  };
+  bool contiguous = sorted_runs(rewards, group_ids, n, tally_run);
+  if (!contiguous) {
+    check_and_sorted(rewards, group_ids, n);  // throws on a non-finite reward
+    contiguous = runs_are_groups(group_ids, n);
+    if (contiguous) {
+      std::fill(part.begin(), part.end(), FilterCounts{});
+      for_each_run(rewards, group_ids, n, tally_run);
+    }
+  }
+  if (contiguous) {
     for (const FilterCounts& c : part) {
       counts.groups += c.groups;
       counts.kept += c.kept;

@@ -48,7 +48,7 @@ def both_impls():
 # Discrete rewards make ties and all-equal groups common; ids mix small, negative and huge values (the C++
 # offset path and its hash path), in any order.
 rewards_st = st.lists(st.sampled_from([0.0, 0.1, 0.25, 0.5, 1.0]) | st.floats(-5, 5), max_size=60)
-ids_pool = st.sampled_from([0, 1, 2, 3, -7, 2**40, -(2**50)])
+ids_pool = st.sampled_from([0, 1, 2, 3, -7, 2**40, -(2**50), 2**63 - 1, -(2**63)])
 
 
 @st.composite
@@ -86,11 +86,13 @@ def test_filter_cpp_twin_and_reference_agree(batch, min_std):
 
 
 @pytest.mark.both_paths
-@pytest.mark.parametrize("layout", ["sorted", "shuffled", "sparse"])
+@pytest.mark.parametrize("layout", ["sorted", "blocks", "shuffled", "sparse"])
 def test_large_batches_use_threads_and_match_the_fallback(layout):
     rng = np.random.default_rng(0)
     n = 300_000  # above the threading threshold
     ids = np.repeat(np.arange(n // 16), 16) if layout == "sorted" else rng.integers(0, n // 12, n)
+    if layout == "blocks":  # contiguous groups under unsorted ids
+        ids = np.repeat(rng.permutation(n // 16) * 7919 - 10**6, 16)
     if layout == "sparse":
         ids = ids * 1_000_003_001
     rewards = (rng.random(n) < 0.4).astype(np.float32)
