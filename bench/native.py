@@ -61,28 +61,32 @@ def peak_bytes(fn: Callable[[], Any]) -> int:
 
 
 class Timing(float):
-    """Median wall seconds of the runs, remembering the fastest (the least disturbed by other load)."""
+    """Median wall seconds of the runs, with the fastest run (the least disturbed by other load) and the
+    median CPU seconds of the process (all threads): on a busy machine wall time grows, CPU time much less."""
 
     best: float
+    cpu: float
 
 
-def timing(median: float, best: float) -> Timing:
+def timing(median: float, best: float, cpu: float) -> Timing:
     t = Timing(median)
-    t.best = best
+    t.best, t.cpu = best, cpu
     return t
 
 
 def median_seconds(fn: Callable[[], Any], repeats: int) -> Timing:
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return timing(statistics.median(times), min(times))
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return timing(statistics.median(wall), min(wall), statistics.median(cpu))
 
 
 def row(path: str, seconds: Timing, peak: int | None, scale: float = 1.0, **extra: Any) -> dict[str, Any]:
-    return {"path": path, "seconds": seconds * scale, "best_seconds": seconds.best * scale, "scale": scale,
+    return {"path": path, "seconds": seconds * scale, "best_seconds": seconds.best * scale,
+            "cpu_seconds": seconds.cpu * scale, "scale": scale,
             "peak_mb": None if peak is None else peak / 2**20, **extra}  # fmt: skip
 
 
@@ -128,7 +132,7 @@ def bench_pack(sizes: dict[str, int], repeats: int, numpy_times: dict[str, float
             rows = [
                 row("C++", median_seconds(cpp, repeats), peak_bytes(cpp)),
                 row("numba", median_seconds(jit, repeats), peak_bytes(jit)),
-                row("numpy", timing(numpy_times[key], numpy_times[key]), None, n / sizes["pack_numpy"]),
+                row("numpy", timing(*numpy_times[key]), None, n / sizes["pack_numpy"]),
                 row("pure Python", median_seconds(ref, 1), None, n / sub),
             ]
             out["cases"].append({"name": key, "fill_rate": fill, "bins": len(plan[2]), "rows": rows})
@@ -152,7 +156,7 @@ def bench_balance(sizes: dict[str, int], repeats: int, numpy_times: dict[str, fl
         rows = [
             row("C++", median_seconds(cpp, repeats), peak_bytes(cpp)),
             row("numba", median_seconds(jit, repeats), peak_bytes(jit)),
-            row("numpy", timing(numpy_times[key], numpy_times[key]), None, n / sizes["balance_numpy"]),
+            row("numpy", timing(*numpy_times[key]), None, n / sizes["balance_numpy"]),
             row("pure Python", median_seconds(ref, 1), None, n / sub),
         ]
         out["cases"].append({"name": key, "imbalance": imbalance, "rows": rows})
@@ -247,27 +251,29 @@ def bench_build(sizes: dict[str, int], repeats: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- numpy path (no numba)
-def numpy_worker(sizes: dict[str, int]) -> dict[str, float]:
+def numpy_worker(sizes: dict[str, int]) -> dict[str, tuple[float, float, float]]:
     """Runs in a child process where `import numba` fails, so the twins run as plain Python over numpy."""
     sys.modules["numba"] = None  # type: ignore[assignment]
     import importlib
 
     fallbacks = importlib.reload(twin)
     assert not fallbacks.HAVE_NUMBA
-    times: dict[str, float] = {}
+    times: dict[str, tuple[float, float, float]] = {}
     for dist, make in (("lognormal", lognormal_lengths), ("uniform", uniform_lengths)):
         lengths = make(sizes["pack_numpy"])
         for algo in ("ffd", "bfd"):
             run = partial(fallbacks.packing_pack_sequences, lengths, CAPACITY, algo)
-            times[f"pack/{dist}/{algo}"] = median_seconds(run, 1)
+            t = median_seconds(run, 1)
+            times[f"pack/{dist}/{algo}"] = (t, t.best, t.cpu)
     lengths = lognormal_lengths(sizes["balance_numpy"], seed=2)
     for equal in (False, True):
         run = partial(fallbacks.packing_balance_partitions, lengths, 8, equal)
-        times[f"balance/equal_count={equal}"] = median_seconds(run, 1)
+        t = median_seconds(run, 1)
+        times[f"balance/equal_count={equal}"] = (t, t.best, t.cpu)
     return times
 
 
-def numpy_times(sizes: dict[str, int]) -> dict[str, float]:
+def numpy_times(sizes: dict[str, int]) -> dict[str, list[float]]:
     proc = subprocess.run(
         [sys.executable, __file__, "--numpy-worker", json.dumps(sizes)],
         capture_output=True,
@@ -281,7 +287,7 @@ def numpy_times(sizes: dict[str, int]) -> dict[str, float]:
 def print_section(title: str, section: dict[str, Any], extra: str) -> None:
     print(f"\n## {title}  " + ", ".join(f"{k}={v}" for k, v in section.items() if k != "cases"))
     header = (
-        f"{'case':<38}{'path':<16}{'seconds':>9}{'best':>9}{'x C++ time':>11}{'peak MB':>9}{'x C++ peak':>11}"
+        f"{'case':<36}{'path':<16}{'seconds':>9}{'best':>9}{'cpu s':>9}{'x C++':>8}{'peak MB':>9}{'x C++':>7}"
     )
     print(f"{header}  {extra}")
     for case in section["cases"]:
@@ -297,8 +303,8 @@ def print_section(title: str, section: dict[str, Any], extra: str) -> None:
             value = case.get(extra, r.get(extra))
             value = "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
             print(
-                f"{case['name']:<38}{r['path']:<16}{r['seconds']:>9.4f}{r['best_seconds']:>9.4f}"
-                f"{r['seconds'] / base['seconds']:>11.1f}{peak:>9}{ratio:>11}  {value}{note}"
+                f"{case['name']:<36}{r['path']:<16}{r['seconds']:>9.4f}{r['best_seconds']:>9.4f}"
+                f"{r['cpu_seconds']:>9.4f}{r['seconds'] / base['seconds']:>8.1f}{peak:>9}{ratio:>7}  {value}{note}"
             )
 
 

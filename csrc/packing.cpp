@@ -147,20 +147,22 @@ std::vector<int64_t> first_fit(const int64_t* lengths, const std::vector<int64_t
   int64_t slots = std::max<int64_t>(1, std::min<int64_t>(n, 2 * (total / capacity) + 2));
   int64_t size = 1;
   while (size < slots) size <<= 1;
-  std::vector<int64_t> tree(static_cast<size_t>(2 * size), capacity);
+  std::vector<int32_t> tree(static_cast<size_t>(2 * size), static_cast<int32_t>(capacity));  // half the cache
   int64_t bins = 0;
   for (int64_t item : order) {
     int64_t len = lengths[item];
     int64_t node = 1;
-    while (node < size) node = tree[static_cast<size_t>(2 * node)] >= len ? 2 * node : 2 * node + 1;
+    const int32_t need = static_cast<int32_t>(len);
+    while (node < size) node = tree[static_cast<size_t>(2 * node)] >= need ? 2 * node : 2 * node + 1;
     int64_t bin = node - size;
     bin_of[item] = bin;
     offset_in_bin[item] = capacity - tree[static_cast<size_t>(node)];
     bins = std::max(bins, bin + 1);
-    tree[static_cast<size_t>(node)] -= len;
-    for (node >>= 1; node >= 1; node >>= 1) {
-      tree[static_cast<size_t>(node)] =
-          std::max(tree[static_cast<size_t>(2 * node)], tree[static_cast<size_t>(2 * node + 1)]);
+    tree[static_cast<size_t>(node)] -= need;
+    for (node >>= 1; node >= 1; node >>= 1) {  // stop where the max no longer changes
+      const int32_t best = std::max(tree[static_cast<size_t>(2 * node)], tree[static_cast<size_t>(2 * node + 1)]);
+      if (tree[static_cast<size_t>(node)] == best) break;
+      tree[static_cast<size_t>(node)] = best;
     }
   }
   std::vector<int64_t> sizes(static_cast<size_t>(bins));

@@ -11,7 +11,7 @@ namespace eigenfast::packing {
 enum class Algorithm { kFirstFitDecreasing, kBestFitDecreasing };
 
 // Largest capacity accepted: best-fit keeps one list head per residual capacity (O(capacity) memory).
-constexpr int64_t kMaxCapacity = int64_t{1} << 27;
+constexpr int64_t kMaxCapacity = int64_t{1} << 24;
 constexpr int64_t kIgnoreIndex = -100;
 
 // Items are taken longest first (ties: lower index first). FFD puts each into the lowest-numbered bin it fits;

@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - depends on the install
 
 
 IGNORE_INDEX = -100
-MAX_CAPACITY = 1 << 27
+MAX_CAPACITY = 1 << 24
 _MODES = ("grpo", "drgrpo", "rloo", "batch")
 
 
@@ -163,7 +163,10 @@ def _first_fit(lengths, order, capacity, bin_of, offset_in_bin):
         tree[node] -= length
         node //= 2
         while node >= 1:
-            tree[node] = max(tree[2 * node], tree[2 * node + 1])
+            best = max(tree[2 * node], tree[2 * node + 1])
+            if tree[node] == best:
+                break
+            tree[node] = best
             node //= 2
     return capacity - tree[size : size + bins]
 

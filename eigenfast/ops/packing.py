@@ -127,7 +127,8 @@ def balance_partitions(lengths: Any, k: int, *, equal_count: bool = False) -> Ba
     """Split sequences into k partitions of near-equal token sums (k-way Karmarkar-Karp).
 
     With `equal_count`, sequences are dealt k at a time, longest first, so every partition gets the same number
-    of sequences (differing by at most one when k does not divide their number).
+    of sequences (differing by at most one when k does not divide their number). Lengths may be 0 here.
+    Ties go to the older state, so the C++ and the twin split identically.
     """
     arr = _int_vector(lengths, "lengths")
     members, offsets, sums = _backend().packing_balance_partitions(arr, int(k), bool(equal_count))
@@ -244,6 +245,8 @@ class PackedBatch:
     Padding after `bin_sizes[b]`: input_ids = pad_id, position_ids 0, labels -100, loss_mask False, old_logp
     and advantages 0, seq_ids -1. `cu_seqlens` holds, per bin, 0 followed by the end of each sequence (int32,
     as flash-attention's varlen kernels take it); bin b's slice is `cu_seqlens_of(b)`.
+    From the C++ path all fields are views of one allocation (64-byte aligned), freed when the last goes;
+    `torch.from_numpy` takes each without a copy.
     """
 
     input_ids: np.ndarray  # int64 [num_bins, capacity]
