@@ -1,8 +1,9 @@
 // Group-relative advantages and reward-spread filtering over raw buffers (no Python), for the bindings in
 // advantages.cpp. Twins: eigenfast/ops/_native_fallbacks.py (numpy) and eigenfast/ops/advantages.py (reference).
 //
-// Per group: mean = sum / count (summed in index order), m2 = sum of (r - mean)^2, std = sqrt(m2 / (count - 1))
-// (or / count when not unbiased). A group whose rewards are all equal, or that has one member, gets exactly 0.
+// Per group: mean = sum / count (summed in index order), m2 = sum of (r - mean)^2 (two passes over a contiguous
+// group, Welford's update otherwise), std = sqrt(m2 / (count - 1)) (or / count when not unbiased). A group whose
+// rewards are all equal, or that has one member, gets exactly 0.
 #pragma once
 
 #include <cstdint>
