@@ -205,10 +205,12 @@ std::vector<Stats> dense_groups(const R* r, const G* ids, int64_t n, std::vector
   const uint64_t span = static_cast<uint64_t>(static_cast<int64_t>(hi)) - static_cast<uint64_t>(static_cast<int64_t>(lo));
   if (span < static_cast<uint64_t>(2 * n + 1024)) {
     groups = static_cast<int64_t>(span) + 1;
-    for (int64_t i = 0; i < n; ++i) {
-      gid[static_cast<size_t>(i)] = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(ids[i])) -
-                                                          static_cast<uint64_t>(static_cast<int64_t>(lo)));
-    }
+    parallel_for(n, kGrain, [&](int64_t begin, int64_t end, int) {
+      for (int64_t i = begin; i < end; ++i) {
+        gid[static_cast<size_t>(i)] = static_cast<int64_t>(static_cast<uint64_t>(static_cast<int64_t>(ids[i])) -
+                                                            static_cast<uint64_t>(static_cast<int64_t>(lo)));
+      }
+    });
   } else {
     size_t slots = 1;
     while (slots < static_cast<size_t>(2 * n)) slots <<= 1;
@@ -224,20 +226,49 @@ std::vector<Stats> dense_groups(const R* r, const G* ids, int64_t n, std::vector
       gid[static_cast<size_t>(i)] = values[s];
     }
   }
-  // One pass (Welford's update for m2), since every visit of a group's stats is likely a cache miss.
-  std::vector<Stats> stats(static_cast<size_t>(groups));
-  for (int64_t i = 0; i < n; ++i) {
-    Stats& st = stats[static_cast<size_t>(gid[static_cast<size_t>(i)])];
-    const double v = r[i];
-    ++st.count;
-    st.sum += v;
-    const double delta = v - st.mean;
-    st.mean += delta / static_cast<double>(st.count);
-    st.m2 += delta * (v - st.mean);
-    st.lo = std::min(st.lo, v);
-    st.hi = std::max(st.hi, v);
-  }
-  for (Stats& st : stats) st.mean = st.count > 0 ? st.sum / static_cast<double>(st.count) : 0.0;
+  // One pass (Welford's update for m2), since every visit of a group's stats is likely a cache miss. Threads
+  // take contiguous index ranges into private tables, merged in range order (Chan et al.'s pairwise update).
+  const int threads = run_chunks(n);
+  const bool split = threads > 1 && static_cast<double>(groups) * threads * sizeof(Stats) < 512.0 * (1 << 20);
+  std::vector<std::vector<Stats>> tables(static_cast<size_t>(split ? threads : 1));
+  parallel_for(static_cast<int64_t>(tables.size()), 1, [&](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      std::vector<Stats>& table = tables[static_cast<size_t>(t)];
+      table.resize(static_cast<size_t>(groups));
+      const int64_t parts = static_cast<int64_t>(tables.size());
+      for (int64_t i = n * t / parts; i < n * (t + 1) / parts; ++i) {
+        Stats& st = table[static_cast<size_t>(gid[static_cast<size_t>(i)])];
+        const double v = r[i];
+        ++st.count;
+        st.sum += v;
+        const double delta = v - st.mean;
+        st.mean += delta / static_cast<double>(st.count);
+        st.m2 += delta * (v - st.mean);
+        st.lo = std::min(st.lo, v);
+        st.hi = std::max(st.hi, v);
+      }
+    }
+  });
+  std::vector<Stats> stats = std::move(tables[0]);
+  parallel_for(groups, kGrain, [&](int64_t g0, int64_t g1, int) {
+    for (int64_t g = g0; g < g1; ++g) {
+      Stats& a = stats[static_cast<size_t>(g)];
+      for (size_t t = 1; t < tables.size(); ++t) {
+        const Stats& b = tables[t][static_cast<size_t>(g)];
+        if (b.count == 0) continue;
+        const int64_t count = a.count + b.count;
+        const double delta = b.mean - a.mean;
+        a.m2 += b.m2 + delta * delta * static_cast<double>(a.count) * static_cast<double>(b.count) /
+                           static_cast<double>(count);
+        a.mean += delta * static_cast<double>(b.count) / static_cast<double>(count);
+        a.count = count;
+        a.sum += b.sum;
+        a.lo = std::min(a.lo, b.lo);
+        a.hi = std::max(a.hi, b.hi);
+      }
+      a.mean = a.count > 0 ? a.sum / static_cast<double>(a.count) : 0.0;
+    }
+  });
   return stats;
 }
 
