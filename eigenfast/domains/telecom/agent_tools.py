@@ -14,7 +14,7 @@ import unicodedata
 from datetime import date, timedelta
 from typing import Any
 
-from eigenfast.domains.toolkit import Toolkit, ToolError, function, tool
+from eigenfast.domains.toolkit import ToolError, Toolkit, function, tool
 
 TODAY = date(2025, 2, 25)  # tau²'s frozen "today" for the telecom domain
 ID_TABLES = (("L", "lines", "line_id", "Line"), ("D", "devices", "device_id", "Device"),

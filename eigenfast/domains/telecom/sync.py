@@ -11,7 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from eigenfast.domains.store import Store
-from eigenfast.domains.telecom.agent_tools import bills_awaiting_payment, customer_by_phone, find, line_by_phone
+from eigenfast.domains.telecom.agent_tools import (
+    bills_awaiting_payment,
+    customer_by_phone,
+    find,
+    line_by_phone,
+)
 
 
 def sync(agent_db: Store, user_db: Store | None) -> None:

@@ -14,7 +14,7 @@ import msgspec
 
 from eigenfast.domains.telecom import device as phone
 from eigenfast.domains.telecom.schema import complete_apn
-from eigenfast.domains.toolkit import Toolkit, ToolError, function, tool
+from eigenfast.domains.toolkit import ToolError, Toolkit, function, tool
 
 DEFAULT_VPN = {"server_address": "192.168.1.1", "protocol": "OpenVPN", "server_performance": "excellent"}
 WIFI_OFF = {"wifi_connected": False, "wifi_ssid": None, "wifi_signal_strength": "none"}
