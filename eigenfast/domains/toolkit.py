@@ -118,9 +118,7 @@ class Toolkit:
         try:
             kwargs = coerce_arguments(spec, arguments)
             value = spec.fn(self, **kwargs)
-        except ToolError as exc:
-            return ToolResult(f"Error: {exc}", error=True)
-        except (TypeError, ValueError, KeyError) as exc:
+        except Exception as exc:  # as tau²: any failure is the error observation the model sees
             return ToolResult(f"Error: {exc}", error=True)
         return ToolResult(to_content(value))
 
