@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from eigenfast.domains.spec import DomainSpec
 from eigenfast.domains.telecom.agent_tools import AgentTools
+from eigenfast.domains.telecom.schema import complete_db, complete_user_db
 from eigenfast.domains.telecom.sync import sync
 from eigenfast.domains.telecom.user_tools import UserTools
 
@@ -38,4 +40,16 @@ def policy(domain_dir: Path, variant: str | None = None) -> str:
             f"<tech_support_policy>\n{support}\n</tech_support_policy>")
 
 
-__all__ = ["AgentTools", "UserTools", "policy", "sync"]
+SPEC = DomainSpec(
+    name="telecom",
+    db_file="db.toml",
+    agent_tools=AgentTools,
+    user_db_file="user_db.toml",
+    user_tools=UserTools,
+    policy=policy,
+    sync=sync,
+    prepare_db=complete_db,
+    prepare_user_db=complete_user_db,
+)
+
+__all__ = ["SPEC", "AgentTools", "UserTools", "policy", "sync"]

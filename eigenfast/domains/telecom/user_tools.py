@@ -8,7 +8,7 @@ every reply carries the text tau² gives the user simulator.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -20,15 +20,20 @@ DEFAULT_VPN = {"server_address": "192.168.1.1", "protocol": "OpenVPN", "server_p
 WIFI_OFF = {"wifi_connected": False, "wifi_ssid": None, "wifi_signal_strength": "none"}
 
 
+def _described(tp: Any, text: str) -> Any:
+    return Annotated[tp, msgspec.Meta(description=text)]
+
+
 class APNSettings(msgspec.Struct, forbid_unknown_fields=True):
     """Access Point Name settings: how the phone reaches the carrier's data and MMS services."""
 
-    apn_name: Literal["internet", "broken"] = "internet"
-    reset_at_reboot: bool = False
-    mms_apn: str | None = "mms"
-    mmsc_url: str | None = "http://mms.carrier.com/mms/wapenc"
-    mms_proxy: str | None = None
-    mms_port: int | None = None
+    apn_name: _described(Literal["internet", "broken"], "Name of the data APN.") = "internet"
+    reset_at_reboot: _described(bool, "Restore the carrier defaults at the next reboot.") = False
+    mms_apn: _described(str | None, "APN used for MMS traffic.") = "mms"
+    mmsc_url: _described(str | None, "Address of the carrier's MMS centre; MMS needs it.") = (
+        "http://mms.carrier.com/mms/wapenc")
+    mms_proxy: _described(str | None, "Proxy host for MMS traffic, where the carrier needs one.") = None
+    mms_port: _described(int | None, "Proxy port for MMS traffic, where the carrier needs one.") = None
 
 
 def _on_off(flag: bool) -> str:
