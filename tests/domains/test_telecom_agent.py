@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
+from eigenfast.domains.loader import parse_db_file
 from eigenfast.domains.store import Base
 from eigenfast.domains.telecom import AgentTools, UserTools
 from eigenfast.domains.telecom.schema import SchemaError, complete_db, complete_user_db
@@ -34,7 +34,7 @@ def telecom_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def base(telecom_dir: Path) -> Base:
-    return Base(complete_db(tomllib.loads((telecom_dir / "db.toml").read_text())))
+    return Base(complete_db(parse_db_file(telecom_dir / "db.toml")))
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_complete_db_rejects_unknown_and_missing_fields() -> None:
 
 
 def test_complete_user_db_supplies_surroundings(telecom_dir: Path) -> None:
-    user = complete_user_db(tomllib.loads((telecom_dir / "user_db.toml").read_text()))
+    user = complete_user_db(parse_db_file(telecom_dir / "user_db.toml"))
     assert user["surroundings"] == {
         "name": None, "phone_number": None, "is_abroad": False, "roaming_allowed": False,
         "signal_strength": {"2G": "poor", "3G": "fair", "4G": "good", "5G": "excellent"},

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
+from eigenfast.domains.loader import parse_db_file
 from eigenfast.domains.store import Base
 from eigenfast.domains.telecom import UserTools
 from eigenfast.domains.telecom.device import speed_test
@@ -28,7 +28,7 @@ def _telecom_dir() -> Path:
 
 @pytest.fixture(scope="module")
 def base() -> Base:
-    return Base(complete_user_db(tomllib.loads((_telecom_dir() / "user_db.toml").read_text())))
+    return Base(complete_user_db(parse_db_file(_telecom_dir() / "user_db.toml")))
 
 
 @pytest.fixture
