@@ -20,10 +20,10 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from eigenfast.domains.airline import calculate_expression
+from eigenfast.domains.spec import DomainSpec
 from eigenfast.domains.toolkit import ToolError, Toolkit, tool
 
 CANCEL_REASONS = ("no longer needed", "ordered by mistake")
@@ -140,7 +140,6 @@ class AgentTools(Toolkit):
     @tool("read")
     def find_user_id_by_name_zip(self, first_name: str, last_name: str, zip: str) -> str:
         """Look up a customer's user id from their name and zip code, for customers who cannot give an email.
-
         Names are compared ignoring case and accents; the zip code must match exactly.
 
         Args:
@@ -209,7 +208,6 @@ class AgentTools(Toolkit):
     @tool("write")
     def cancel_pending_order(self, order_id: str, reason: str) -> dict[str, Any]:
         """Cancel a pending order and refund every payment on it; gift cards are credited at once.
-
         Only orders whose status is exactly 'pending' can be cancelled. Confirm the details with the customer
         (an explicit yes) before calling. Returns the cancelled order.
 
@@ -240,7 +238,6 @@ class AgentTools(Toolkit):
         self, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
     ) -> dict[str, Any]:
         """Request an exchange of items in a delivered order for other items of the same product.
-
         A delivered order can be returned or exchanged only once. The price difference is charged to, or
         refunded to, the given payment method; a gift card must cover any amount owed. Confirm the details
         with the customer (an explicit yes) before calling. Returns the order, now 'exchange requested'.
@@ -277,7 +274,6 @@ class AgentTools(Toolkit):
         self, order_id: str, item_ids: list[str], payment_method_id: str
     ) -> dict[str, Any]:
         """Request a return of some items of a delivered order; the customer gets return instructions by email.
-
         The refund goes to the order's original payment method or to a gift card of the customer. A delivered
         order can be returned or exchanged only once. Confirm the details with the customer (an explicit yes)
         before calling. Returns the order, now 'return requested'.
@@ -310,7 +306,6 @@ class AgentTools(Toolkit):
         self, order_id: str, address1: str, address2: str, city: str, state: str, country: str, zip: str
     ) -> dict[str, Any]:
         """Change the shipping address of a pending order.
-
         Confirm the details with the customer (an explicit yes) before calling. Returns the updated order.
 
         Args:
@@ -334,7 +329,6 @@ class AgentTools(Toolkit):
         self, order_id: str, item_ids: list[str], new_item_ids: list[str], payment_method_id: str
     ) -> dict[str, Any]:
         """Swap items of a pending order for other items of the same product; allowed once per order.
-
         The price difference is charged to, or refunded to, the given payment method; a gift card must cover
         any amount owed. Confirm the details with the customer (an explicit yes) before calling. Returns the
         order, now 'pending (item modified)'.
@@ -380,7 +374,6 @@ class AgentTools(Toolkit):
     @tool("write")
     def modify_pending_order_payment(self, order_id: str, payment_method_id: str) -> dict[str, Any]:
         """Pay a pending order with a different payment method; the old one is refunded.
-
         The order must have exactly one payment so far. A gift card must cover the whole amount; gift cards
         are debited and credited at once. Confirm the details with the customer (an explicit yes) before
         calling. Returns the updated order.
@@ -420,7 +413,6 @@ class AgentTools(Toolkit):
         self, user_id: str, address1: str, address2: str, city: str, state: str, country: str, zip: str
     ) -> dict[str, Any]:
         """Change a customer's default address (existing orders keep theirs).
-
         Confirm the details with the customer (an explicit yes) before calling. Returns the updated profile.
 
         Args:
@@ -450,7 +442,6 @@ class AgentTools(Toolkit):
     @tool("generic")
     def transfer_to_human_agents(self, summary: str) -> str:
         """Hand the customer over to a human agent, with a summary of their issue.
-
         Use it only when the customer explicitly asks for a human, or when the request cannot be handled
         within the policy and the available tools.
 
@@ -460,8 +451,5 @@ class AgentTools(Toolkit):
         return "Transfer successful"
 
 
-def read_policy(domain_dir: Path, variant: str | None) -> str:
-    """The retail policy is `policy.md`; tau²-bench defines no variants for this domain."""
-    if variant is not None:
-        raise ValueError(f"retail has no policy variant {variant!r}; it has only the default policy")
-    return (Path(domain_dir) / "policy.md").read_text(encoding="utf-8")
+# The policy is `policy.md` (the spec's default); tau²-bench has no solo variant for retail.
+SPEC = DomainSpec(name="retail", db_file="db.json", agent_tools=AgentTools)

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from eigenfast.domains.retail import AgentTools
+from eigenfast.domains import load_tau2
+from eigenfast.domains.retail import SPEC, AgentTools
 from eigenfast.domains.store import Base
 from eigenfast.domains.toolkit import ToolResult
+from eigenfast.records import ToolCall
 
 ORDER_FIELDS = ["order_id", "user_id", "address", "items", "status", "fulfillments", "payment_history",
                 "cancel_reason", "exchange_items", "exchange_new_items", "exchange_payment_method_id",
@@ -128,6 +130,31 @@ def test_docstrings_describe_every_parameter():
         assert description.strip(), name
         documented = set(re.findall(r"^\s{4}(\w+): \S", args, flags=re.M))
         assert documented == set(spec.signature.parameters), name
+
+
+def test_spec_through_the_runtime(retail_dir: Path):
+    domain = load_tau2("retail", retail_dir.parent)
+    assert domain.spec is SPEC and len(domain.tasks) > 0
+    assert domain.policy == (retail_dir / "policy.md").read_text(encoding="utf-8")
+    described = {s["function"]["name"]: s["function"]["description"] for s in domain.tool_schemas()}
+    for name, spec in AgentTools.specs().items():  # the whole first paragraph reaches the model
+        if spec.kind == "write":
+            assert "explicit yes" in described[name], name
+    env = domain.make_env(domain.task("0"))
+    exchange = ToolCall(id="1", name="exchange_delivered_order_items", arguments={
+        "order_id": DELIVERED, "item_ids": [KEYBOARD], "new_item_ids": [CLICKY_KEYBOARD],
+        "payment_method_id": "credit_card_9513926"})  # fmt: skip
+    reply = env.call_tool(exchange)
+    assert not reply.error and json.loads(reply.content)["status"] == "exchange requested"
+    assert env.agent_db.data["orders"][DELIVERED]["status"] == "exchange requested"
+    bad = env.call_tool(
+        ToolCall(
+            id="2",
+            name="return_delivered_order_items",
+            arguments={"order_id": DELIVERED, "item_ids": KEYBOARD, "payment_method_id": "x"},
+        )
+    )
+    assert bad.error and "item_ids" in bad.content  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- reads
