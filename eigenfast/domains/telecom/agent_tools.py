@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+from functools import lru_cache
 from datetime import date, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ ID_TABLES = (("L", "lines", "line_id", "Line"), ("D", "devices", "device_id", "D
 
 
 # ------------------------------------------------------------------------------ lookups on the plain DB
+@lru_cache(maxsize=4096)
 def phone_digits(phone_number: str) -> str:
     """A phone number's digits only: '555-123-2002', '(555) 123 2002' and '5551232002' are one number."""
     return "".join(ch for ch in phone_number if ch.isdigit())
