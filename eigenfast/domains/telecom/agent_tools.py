@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from eigenfast.domains.toolkit import ToolError, Toolkit, function, tool
