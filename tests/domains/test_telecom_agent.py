@@ -100,6 +100,19 @@ def test_complete_user_db_supplies_surroundings(telecom_dir: Path) -> None:
         complete_user_db({"device": {"warp_drive": True}})
 
 
+def test_completion_is_idempotent_and_fills_merged_records(telecom_dir: Path, base: Base) -> None:
+    """The loader re-applies completion after merging a task's `initialization_data`."""
+    assert complete_db(base.data) == base.data
+    user = complete_user_db(parse_db_file(telecom_dir / "user_db.toml"))
+    assert complete_user_db(user) == user
+    user["device"]["vpn_details"] = {"server_address": "10.0.0.1"}
+    user["surroundings"]["payment_request"] = {"bill_id": "B1", "amount_due": 3}
+    merged = complete_user_db(user)
+    assert merged["device"]["vpn_details"] == {"server_address": "10.0.0.1", "protocol": None,
+                                               "server_performance": "unknown"}
+    assert merged["surroundings"]["payment_request"] == {"bill_id": "B1", "amount_due": 3.0, "paid": False}
+
+
 # ------------------------------------------------------------------------------------------ signatures
 def _tau2_tools(telecom_dir: Path) -> list[dict[str, Any]]:
     return json.loads((telecom_dir.parent / "tools" / "telecom.json").read_text())
