@@ -1,0 +1,18 @@
+"""tau²-compatible evaluation: reward components, the reward_basis product, pass^k and gold replay."""
+
+from eigenfast.evaluation.components import action_matches, env_outcome
+from eigenfast.evaluation.judge import Judge, NLVerdict, transcript
+from eigenfast.evaluation.metrics import is_success, pass_hat_k
+from eigenfast.evaluation.reward import ALL_COMPONENTS, evaluate_episode
+
+__all__ = [
+    "ALL_COMPONENTS",
+    "Judge",
+    "NLVerdict",
+    "action_matches",
+    "env_outcome",
+    "evaluate_episode",
+    "is_success",
+    "pass_hat_k",
+    "transcript",
+]
