@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,9 @@ from eigenfast.domains.toolkit import ToolResult
 TYPE_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
-def _telecom_dir() -> Path:
-    root = os.environ.get("EIGENFAST_TAU2_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "tau2"
-    path = Path(root) / "telecom"
-    if not (path / "db.toml").is_file():
-        pytest.skip(f"tau² telecom data not found at {path} (set EIGENFAST_TAU2_DATA)")
-    return path
-
-
 @pytest.fixture(scope="module")
-def telecom_dir() -> Path:
-    return _telecom_dir()
+def telecom_dir(tau2_dir: Path) -> Path:
+    return tau2_dir / "telecom"
 
 
 @pytest.fixture(scope="module")

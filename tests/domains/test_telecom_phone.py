@@ -3,7 +3,6 @@ device rules that decide telecom's assertions."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,17 +17,9 @@ from eigenfast.domains.telecom.schema import complete_user_db
 HOME_BAR = "📶⁴ Excellent | 5G | 📱 Data Enabled | 🔋 80%"
 
 
-def _telecom_dir() -> Path:
-    root = os.environ.get("EIGENFAST_TAU2_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "tau2"
-    path = Path(root) / "telecom"
-    if not (path / "user_db.toml").is_file():
-        pytest.skip(f"tau² telecom data not found at {path} (set EIGENFAST_TAU2_DATA)")
-    return path
-
-
 @pytest.fixture(scope="module")
-def base() -> Base:
-    return Base(complete_user_db(parse_db_file(_telecom_dir() / "user_db.toml")))
+def base(tau2_dir: Path) -> Base:
+    return Base(complete_user_db(parse_db_file(tau2_dir / "telecom" / "user_db.toml")))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ actions against its env assertions."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,9 @@ from eigenfast.domains.telecom import policy
 PHONE = {"name": "John Smith", "phone_number": "555-123-2002"}  # line L1002 of customer C1001
 
 
-def _tau2_dir() -> Path:
-    root = Path(os.environ.get("EIGENFAST_TAU2_DATA") or Path(__file__).resolve().parents[2] / ".." / "shared" / "tau2")
-    if not (root / "telecom" / "tasks.json").is_file():
-        pytest.skip(f"tau² telecom data not found under {root} (set EIGENFAST_TAU2_DATA)")
-    return root
-
-
 @pytest.fixture(scope="module")
-def domain() -> Domain:
-    return load_tau2("telecom", _tau2_dir())
+def domain(tau2_dir: Path) -> Domain:
+    return load_tau2("telecom", tau2_dir)
 
 
 @pytest.fixture
@@ -126,8 +118,8 @@ def test_bad_tool_calls_are_error_observations(env) -> None:
 
 
 @pytest.mark.parametrize("variant", [None, "workflow", "solo", "solo-workflow"])
-def test_policy_assembly(variant: str | None) -> None:
-    folder = _tau2_dir() / "telecom"
+def test_policy_assembly(tau2_dir: Path, variant: str | None) -> None:
+    folder = tau2_dir / "telecom"
     files = {None: ("main_policy.md", "tech_support_manual.md"),
              "workflow": ("main_policy.md", "tech_support_workflow.md"),
              "solo": ("main_policy_solo.md", "tech_support_manual.md"),
