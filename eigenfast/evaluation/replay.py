@@ -238,6 +238,15 @@ def depends(task: Task, scored: list[str], gold: Episode, changed: Episode) -> b
 
 
 def replay_task(domain: Domain, task: Task, control: Control | None = None) -> ReplayRecord:
+    """Replay and grade one task; a task that cannot even be set up is a failure, not a crash."""
+    try:
+        return _replay_task(domain, task, control)
+    except Exception as exc:
+        return ReplayRecord(domain=domain.name, task_id=task.id, reward=0.0, ok=False, basis=[], control=control,
+                            details={"error": f"{type(exc).__name__}: {exc}"})
+
+
+def _replay_task(domain: Domain, task: Task, control: Control | None) -> ReplayRecord:
     criteria = task.evaluation_criteria
     basis = criteria.basis() if criteria not in (None, UNSET) else []
     scored = [c for c in basis if c in SCORED]
