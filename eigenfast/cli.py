@@ -12,6 +12,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("eigenfast.commands.doctor", "show which fast paths are active and why not"),
     "eval": ("eigenfast.commands.eval", "grade agents as tau²-bench does (replay-gold, ...)"),
+    "rollout": ("eigenfast.commands.rollout", "run agent/user-simulator episodes on a domain, resumably"),
 }
 
 

@@ -20,6 +20,7 @@ from eigenfast.cli import UsageError
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay-gold": ("eigenfast.commands.eval", "replay each task's gold actions and grade the episode"),
+    "tau2": ("eigenfast.commands.eval_tau2", "k trials per task with a model agent: pass^1..pass^k, tau² results JSON"),
 }
 
 
@@ -37,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                          help="negative control: change one argument of that call to another valid value")
     gold.add_argument("--policy-variant", default=None, help="policy variant (e.g. telecom 'workflow')")
     gold.set_defaults(_eval_run=run_replay_gold)
+    from eigenfast.commands import eval_tau2  # owned by the rollout engine
+
+    tau2 = sub.add_parser("tau2", help=SUBCOMMANDS["tau2"][1], description=SUBCOMMANDS["tau2"][1])
+    eval_tau2.add_arguments(tau2)
+    tau2.set_defaults(_eval_run=eval_tau2.run)
 
 
 def run(args: argparse.Namespace) -> int:
