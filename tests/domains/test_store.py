@@ -110,3 +110,14 @@ def test_edit_refuses_non_containers_with_a_clear_error():
         assert "u0" in str(exc) and "str" in str(exc)
     else:
         raise AssertionError("edit on a string leaf should raise")
+
+
+def test_swapping_a_key_for_another_of_equal_size_changes_the_hash():
+    base = make_base()
+    store = base.store()
+    users = store.edit("users")
+    users["u9"] = users.pop("u0")  # same size, same values, one key renamed
+    assert store.hash() != base.store().hash()
+    assert store.hash() == Base(store.to_builtins()).store().hash()
+    users["u0"] = users.pop("u9")
+    assert store.hash() == base.store().hash()
