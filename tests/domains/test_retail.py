@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -37,20 +36,9 @@ PENDING_GC = "#W6779827"  # pending, paid 4079.45 by gift_card_7219486
 PROCESSED = "#W2611340"
 
 
-def _data_dir() -> Path:
-    root = (
-        os.environ.get("EIGENFAST_TAU2_DATA")
-        or Path(__file__).resolve().parents[2] / ".." / "shared" / "tau2"
-    )
-    path = Path(root) / "retail"
-    if not (path / "db.json").is_file():
-        pytest.skip(f"tau² retail data not found at {path} (set EIGENFAST_TAU2_DATA)")
-    return path
-
-
 @pytest.fixture(scope="module")
-def retail_dir() -> Path:
-    return _data_dir()
+def retail_dir(tau2_dir: Path) -> Path:
+    return tau2_dir / "retail"
 
 
 @pytest.fixture(scope="module")
