@@ -123,22 +123,16 @@ class Store:
         return node
 
     def fork(self) -> Store:
-        """An independent copy of this store's current state (cheap: shares everything)."""
-        other = Store(self.base)
-        other.data = self._freeze_owned(self.data, other)
-        return other
+        """An independent copy of this store's current state, in O(containers written so far).
 
-    def _freeze_owned(self, node: Any, other: Store) -> Any:
-        """Deep-copy only the owned containers, so two stores never share anything writable."""
-        if id(node) not in self._owned:
-            return node
-        if isinstance(node, dict):
-            copy: Any = {k: self._freeze_owned(v, other) for k, v in node.items()}
-            origin = self._origin.get(id(node))
-            if origin is not None:
-                other._origin[id(copy)] = (copy, origin[1])
-            return copy
-        return [self._freeze_owned(v, other) for v in node]
+        Both stores then share the current tree read-only and copy on their next write, so a container that
+        `edit` returned before the fork must not be mutated after it (call `edit` again).
+        """
+        other = Store(self.base)
+        other.data = self.data
+        other._origin = dict(self._origin)
+        self._owned = set()
+        return other
 
     def hash(self) -> str:
         return _Hasher(self).hash(self.data).hex()

@@ -219,10 +219,10 @@ def modified_actions(domain: Domain, task: Task, control: Control) -> tuple[list
 
 def depends(task: Task, scored: list[str], gold: Episode, changed: Episode) -> bool:
     """Whether the scored components see the change, judged directly on the two end states."""
-    if "DB" in scored:
-        if gold.env.agent_db.to_builtins() != changed.env.agent_db.to_builtins():
+    if "DB" in scored:  # plain deep equality (fast where subtrees are shared), independent of the hash
+        if gold.env.agent_db.data != changed.env.agent_db.data:
             return True
-        if gold.env.user_db is not None and gold.env.user_db.to_builtins() != changed.env.user_db.to_builtins():
+        if gold.env.user_db is not None and gold.env.user_db.data != changed.env.user_db.data:
             return True
     criteria = task.evaluation_criteria
     if "ENV_ASSERTION" in scored and criteria.env_assertions not in (None, UNSET):

@@ -93,6 +93,11 @@ def test_forks_are_independent_and_equal_states_hash_equal(first, second):
     for o in second:
         apply(b, o)
     assert a.to_builtins() == snapshot  # writes to the fork never leak back
+    forked = b.to_builtins()
+    for o in first:
+        apply(a, o)
+    assert b.to_builtins() == forked  # nor writes to the source into the fork
+    assert Base(a.to_builtins()).store().hash() == a.hash()
     # The same state rebuilt from scratch (a fresh Base of the same values) hashes the same.
     assert Base(b.to_builtins()).store().hash() == b.hash()
 
