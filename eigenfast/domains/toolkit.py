@@ -92,7 +92,12 @@ class Toolkit:
 
     @classmethod
     def functions(cls) -> dict[str, Callable[..., Any]]:
-        return {n: getattr(cls, n) for n in dir(cls) if getattr(getattr(cls, n), "__eigenfast_function__", False)}
+        cached = cls.__dict__.get("_functions")
+        if cached is None:
+            cached = {n: getattr(cls, n) for n in dir(cls)
+                      if getattr(getattr(cls, n), "__eigenfast_function__", False)}
+            cls._functions = cached
+        return cached
 
     @classmethod
     def has_tool(cls, name: str) -> bool:
