@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from eigenfast.domains.store import Store
-from eigenfast.domains.toolkit import Toolkit, ToolResult
+from eigenfast.domains.toolkit import Toolkit, ToolResult, coerce_arguments
 from eigenfast.records import Message, ToolCall
 
 if TYPE_CHECKING:
@@ -67,7 +67,7 @@ class Environment:
         spec = kit.specs().get(name)
         if spec is None:
             raise ValueError(f"Tool '{name}' not found.")
-        return spec.fn(kit, **arguments)
+        return spec.fn(kit, **coerce_arguments(spec, arguments))
 
     def run_function(self, env_type: str, func_name: str, arguments: dict[str, Any] | None = None) -> Any:
         """Run a named helper (initialization action or assertion) on one side, then sync; raises on failure."""
