@@ -60,39 +60,43 @@ def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int,
                         logits_to_keep=1, **{cache_kw: cache})
             cache = out[cache_kw]
             logits = out.logits[:, -1, :].float().cpu()
-            nxt = torch.full((b,), pad_id, dtype=torch.long)
+            toks, lps = _sample_rows(logits, rows, gens, alive)
+            nxt = [tok if alive[i] else pad_id for i, tok in enumerate(toks)]
             for i, r in enumerate(rows):
                 if not alive[i]:
                     continue
-                tok, lp = _sample_one(logits[i], r.params, gens[i])
-                nxt[i] = tok
+                tok = toks[i]
                 out_ids[i].append(tok)
-                out_lp[i].append(lp)
+                out_lp[i].append(lps[i])
                 if tok in stop_ids:
                     alive[i], finish[i] = False, "stop"
                 elif len(out_ids[i]) >= r.params.max_new_tokens:
                     alive[i] = False
-            step_ids = nxt.view(b, 1).to(device)
+            step_ids = torch.tensor(nxt, dtype=torch.long).view(b, 1).to(device)
             positions = positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], dim=1)
     return [(out_ids[i], out_lp[i], finish[i]) for i in range(b)]
 
 
-def _sample_one(logits: Any, params: SamplingParams, gen: Any) -> tuple[int, float]:
+def _sample_rows(logits: Any, rows: list[_Row], gens: list[Any], alive: list[bool]) -> tuple[list[int], list[float]]:
+    """One token per live row: softmax/top-p batched, the draw per row from that row's own generator."""
     import torch
 
-    if params.temperature <= 0:
-        logp = torch.log_softmax(logits, -1)
-        tok = int(torch.argmax(logits))
-        return tok, float(logp[tok])
-    logp = torch.log_softmax(logits / params.temperature, -1)
+    temps = torch.tensor([r.params.temperature if r.params.temperature > 0 else 1.0 for r in rows])
+    logp = torch.log_softmax(logits / temps[:, None], -1)
     probs = logp.exp()
-    if params.top_p < 1.0:
-        sorted_p, order = probs.sort(descending=True)
-        keep = sorted_p.cumsum(-1) - sorted_p < params.top_p
-        probs = torch.zeros_like(probs).scatter(0, order[keep], sorted_p[keep])
-    tok = int(torch.multinomial(probs, 1, generator=gen))
-    return tok, float(logp[tok])
+    top_p = torch.tensor([r.params.top_p for r in rows])
+    if bool((top_p < 1.0).any()):
+        sorted_p, order = probs.sort(-1, descending=True)
+        drop = sorted_p.cumsum(-1) - sorted_p >= top_p[:, None]
+        probs = probs.scatter(-1, order, sorted_p.masked_fill(drop, 0.0))
+    greedy = logits.argmax(-1).tolist()
+    toks = [0] * len(rows)
+    for i, r in enumerate(rows):
+        if alive[i]:
+            toks[i] = greedy[i] if r.params.temperature <= 0 else int(torch.multinomial(probs[i], 1, generator=gens[i]))
+    chosen = logp.gather(-1, torch.tensor(toks)[:, None])[:, 0].tolist()
+    return toks, chosen
 
 
 class HFBackend:

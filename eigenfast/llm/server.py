@@ -20,6 +20,7 @@ from typing import Any
 
 from eigenfast.llm.base import ChatBackend, ChatRequest, SamplingParams
 from eigenfast.llm.codec import parse_completion
+from eigenfast.llm.template import render_ids
 
 
 def _error(status: int, message: str, type_: str, code: str | None = None):
@@ -77,8 +78,13 @@ def build_app(backend: ChatBackend, name: str, *, api_key: str | None = None, mi
         except (TypeError, ValueError) as exc:
             return _error(400, f"bad sampling parameter: {exc}", "invalid_request_error")
         tools = body.get("tools") or None
-        req = ChatRequest(messages=_messages_for_template(body["messages"]), tools=tools, params=params,
-                          seed=body.get("seed"))
+        messages = _messages_for_template(body["messages"])
+        tok = getattr(backend, "tokenizer", None)
+        try:  # render here so the reply can report exactly the ids the model was conditioned on
+            prompt_ids = render_ids(tok, messages, tools, add_generation_prompt=True) if tok is not None else None
+        except Exception as exc:  # a template error is the request's fault (bad roles, missing content, ...)
+            return _error(400, f"cannot render the conversation with the chat template: {exc}", "invalid_request_error")
+        req = ChatRequest(messages=messages, tools=tools, params=params, seed=body.get("seed"), prompt_ids=prompt_ids)
         try:
             out = await backend.complete(req)
         except Exception as exc:  # the client sees a 500 and may retry
@@ -94,7 +100,6 @@ def build_app(backend: ChatBackend, name: str, *, api_key: str | None = None, mi
                     for c in turn.tool_calls]}
                 finish = "tool_calls" if finish == "stop" else finish
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish}
-        tok = getattr(backend, "tokenizer", None)
         if params.logprobs and out.logprobs is not None and out.token_ids is not None and tok is not None:
             choice["logprobs"] = {"content": [
                 {"token": (s := tok.decode([t])), "logprob": lp, "bytes": list(s.encode()), "top_logprobs": []}

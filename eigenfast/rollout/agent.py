@@ -64,8 +64,9 @@ class AgentState:
 
 class LLMAgent:
     def __init__(self, backend: ChatBackend, *, policy: str, tools: list[dict[str, Any]],
-                 params: SamplingParams = DEFAULT_PARAMS):
-        self.backend, self.tools, self.params = backend, tools, params
+                 params: SamplingParams = DEFAULT_PARAMS, verify_tokens: bool = False):
+        # verify_tokens: also render the whole conversation each turn and check the fast delta against it.
+        self.backend, self.tools, self.params, self.verify_tokens = backend, tools, params, verify_tokens
         self.system = Message(role="system", content=agent_system_prompt(policy))
 
     def new_state(self) -> AgentState:
@@ -73,7 +74,7 @@ class LLMAgent:
         if tok is None:
             return AgentState(None)
         stop = int(tok.eos_token_id)
-        return AgentState(TokenStream(tok, self.tools, stop))
+        return AgentState(TokenStream(tok, self.tools, stop, verify=self.verify_tokens))
 
     async def act(self, state: AgentState, messages: list[Message], *, seed: int | None, turn: int) -> AgentTurn:
         view = to_chat_messages([self.system, *agent_view(messages)])

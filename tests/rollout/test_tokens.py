@@ -2,6 +2,7 @@
 
 import asyncio
 
+import pytest
 from rollout_checks import assert_well_formed
 
 from eigenfast.llm.base import ChatRequest, SamplingParams
@@ -24,7 +25,7 @@ def test_canonical_output_gives_exactly_the_template_tokens(mock_domain, tiny_to
                     '"status": "completed"}}\n</tool_call>',
                     "All done."])
     backend = ScriptedBackend(lambda req: next(replies), tiny_tokenizer)
-    agent = LLMAgent(backend, policy=mock_domain.policy, tools=mock_domain.tool_schemas())
+    agent = LLMAgent(backend, policy=mock_domain.policy, tools=mock_domain.tool_schemas(), verify_tokens=True)
     task = mock_domain.tasks[0]
     ep, _ = asyncio.run(run_episode(mock_domain, task, agent, ScriptedUser(["Mark task_1 done.", "###STOP###"]),
                                     seed=3))
@@ -60,7 +61,7 @@ def test_random_model_stream_is_sampled_ids_plus_template_text(mock_domain, tiny
     segment with the template's rendering of the parsed message must give the whole template rendering."""
     backend = Recording(tiny_hf)
     agent = LLMAgent(backend, policy=mock_domain.policy, tools=mock_domain.tool_schemas(),
-                     params=SamplingParams(max_new_tokens=10))
+                     params=SamplingParams(max_new_tokens=10), verify_tokens=True)
     user = ScriptedUser(["one", "two", "three", "four"])
     ep, _ = asyncio.run(run_episode(mock_domain, mock_domain.tasks[0], agent, user, limits=Limits(max_steps=9),
                                     seed=11))
@@ -89,3 +90,29 @@ def test_random_model_stream_is_sampled_ids_plus_template_text(mock_domain, tiny
             text += tiny_tokenizer.decode(seg.token_ids, skip_special_tokens=False)
     last_agent = max(i for i, m in enumerate(ep.messages) if m.role == "assistant")
     assert text + "\n" == _agent_render(agent, ep.messages[: last_agent + 1])
+
+
+def test_fast_delta_matches_the_full_render_and_drift_is_detected(tiny_tokenizer):
+    from eigenfast.rollout.tokens import TemplateDriftError, TokenStream
+
+    msgs = [{"role": "system", "content": "S"}, {"role": "assistant", "content": "Hi"},
+            {"role": "user", "content": "u1"}]
+    fast, ref = TokenStream(tiny_tokenizer, None, tiny_tokenizer.eos_token_id), None
+    ref = TokenStream(tiny_tokenizer, None, tiny_tokenizer.eos_token_id, verify=True)
+    for turn in range(4):
+        assert fast.prompt(msgs, "user") == ref.prompt(msgs, "user")
+        reply = {"role": "assistant", "content": f"a{turn}"}
+        ids = encode(tiny_tokenizer, f"a{turn}") + [tiny_tokenizer.eos_token_id]
+        for s in (fast, ref):
+            s.sampled(msgs + [reply], ids, [0.0] * len(ids), stopped=True)
+        msgs = msgs + [reply, {"role": "tool", "content": "r"}, {"role": "tool", "content": "q"}]
+    # a template that rewrites history (here: numbers every turn by its position) is refused
+    tiny_tokenizer_copy = tiny_tokenizer.__class__.from_pretrained(tiny_tokenizer.name_or_path)
+    tiny_tokenizer_copy.chat_template = ("{% for m in messages %}<|im_start|>{{ m.role }} {{ messages|length }}\n"
+                                         "{{ m.content }}<|im_end|>\n{% endfor %}"
+                                         "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    drifty = TokenStream(tiny_tokenizer_copy, None, tiny_tokenizer.eos_token_id, verify=True)
+    drifty.prompt(msgs[:3], "system")
+    drifty.sampled(msgs[:4], [5, tiny_tokenizer.eos_token_id], [0.0, 0.0], stopped=True)
+    with pytest.raises(TemplateDriftError):
+        drifty.prompt(msgs[:5], "tool")
