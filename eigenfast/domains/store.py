@@ -4,11 +4,11 @@ tau²-bench rebuilds and re-serialises the whole DB several times per evaluated 
 time. Here a domain's DB is parsed once into a frozen *base* tree, and every environment gets a `Store` that
 shares the base and copies only the containers on the path to what it writes.
 
-Hashing is structural and memoised. A list hashes its items in order. A dict hashes to the sum (mod 2^128) of
-one hash per (key, value) entry, so it does not depend on key order (as tau²'s `sort_keys=True`) and a
-written copy of a big base table is re-hashed from the base table's cached sum plus only the entries that
-differ (found by identity), not entry by entry. Base hashes are cached for good (the base never changes), so
-hashing a store costs about O(what was written).
+Hashing is memoised and independent of dict key order (as tau²'s `sort_keys=True`). A list hashes its items in
+order. A dict at the top two levels (the root and its tables) hashes to the sum (mod 2^128) of one hash per
+(key, value) entry, so a written copy of a big base table is re-hashed from the base table's cached sum plus
+only the entries that differ (found by identity). Records below that hash as one sorted-key msgpack encoding.
+Base hashes are cached for good (the base never changes), so hashing a store costs about O(what was written).
 
 Rule for tool code: read freely through `store.data`, but mutate only what `store.edit(...)` returned, and add
 or remove keys/items only on containers returned by `edit`.
@@ -143,7 +143,12 @@ class Store:
 
 
 class _Hasher:
-    """One hashing pass over a store: base containers come from the base's caches."""
+    """One hashing pass over a store: base containers come from the base's caches.
+
+    The root and its tables (depth 0 and 1) hash structurally, dicts by entry sums; each record below them
+    (depth >= 2) hashes as one sorted-key msgpack encoding, which is exact (msgpack keeps 1, 1.0, True and
+    "1" apart) and runs in C, so the one-time hash of a large base costs one encode per record.
+    """
 
     __slots__ = ("base", "origin")
 
@@ -151,43 +156,46 @@ class _Hasher:
         self.base = store.base
         self.origin = store._origin
 
-    def hash(self, node: Any) -> bytes:
-        if isinstance(node, dict):
-            return self._dict(node)[0]
-        if isinstance(node, list):
-            key = id(node)
-            is_base = key in self.base._ids
-            if is_base:
-                cached = self.base._hashes.get(key)
-                if cached is not None:
-                    return cached
+    def hash(self, node: Any, depth: int = 0) -> bytes:
+        if not isinstance(node, (dict, list)):
+            return _leaf_hash(node)
+        key = id(node)
+        is_base = key in self.base._ids
+        if is_base:
+            cached = self.base._hashes.get(key)
+            if cached is not None:
+                return cached
+        if depth >= RECORD_DEPTH:
+            out = _record_hash(node)
+        elif isinstance(node, dict):
+            return self._dict(node, depth)[0]
+        else:
             h = hashlib.blake2b(b"l", digest_size=16)
             for v in node:
-                h.update(self.hash(v))
+                h.update(self.hash(v, depth + 1))
             out = h.digest()
-            if is_base:
-                self.base._hashes[key] = out
-            return out
-        return _leaf_hash(node)
+        if is_base:
+            self.base._hashes[key] = out
+        return out
 
-    def _dict(self, node: dict) -> tuple[bytes, int]:
-        """(digest, entry sum) of a dict."""
+    def _dict(self, node: dict, depth: int) -> tuple[bytes, int]:
+        """(digest, entry sum) of a dict above record depth."""
         key = id(node)
         base = self.base
         if key in base._ids:
             cached = base._hashes.get(key)
             if cached is not None:
                 return cached, base._sums[key]
-            total = self._sum(node.items())
+            total = self._sum(node.items(), depth)
             out = _dict_digest(total, len(node))
             base._hashes[key], base._sums[key] = out, total
             return out, total
         origin = self.origin.get(key)
         if origin is None:
-            total = self._sum(node.items())
+            total = self._sum(node.items(), depth)
             return _dict_digest(total, len(node)), total
         source = origin[1]
-        _, total = self._dict(source)
+        _, total = self._dict(source, depth)
         added = 0
         for k, v in node.items():  # entries that differ from the base table, by identity
             old = source.get(k, _MISSING)
@@ -195,17 +203,41 @@ class _Hasher:
                 if old is _MISSING:
                     added += 1
                 else:
-                    total -= _entry(k, self.hash(old))
-                total += _entry(k, self.hash(v))
+                    total -= _entry(k, self.hash(old, depth + 1))
+                total += _entry(k, self.hash(v, depth + 1))
         if len(node) - added != len(source):  # some base entries were removed
             for k, old in source.items():
                 if k not in node:
-                    total -= _entry(k, self.hash(old))
+                    total -= _entry(k, self.hash(old, depth + 1))
         total &= _MASK
         return _dict_digest(total, len(node)), total
 
-    def _sum(self, items: Any) -> int:
+    def _sum(self, items: Any, depth: int) -> int:
         total = 0
         for k, v in items:
-            total += _entry(k, self.hash(v))
+            total += _entry(k, self.hash(v, depth + 1))
         return total & _MASK
+
+
+RECORD_DEPTH = 2
+_sorted_enc = msgspec.msgpack.Encoder(order="sorted")
+
+
+def _record_hash(node: Any) -> bytes:
+    try:
+        payload = _sorted_enc.encode(node)
+    except TypeError:  # keys of mixed types cannot be sorted: hash the structure instead
+        return _structural_hash(node)
+    return hashlib.blake2b(b"r" + payload, digest_size=16).digest()
+
+
+def _structural_hash(node: Any) -> bytes:
+    if isinstance(node, dict):
+        total = sum(_entry(k, _structural_hash(v)) for k, v in node.items()) & _MASK
+        return _dict_digest(total, len(node))
+    if isinstance(node, list):
+        h = hashlib.blake2b(b"l", digest_size=16)
+        for v in node:
+            h.update(_structural_hash(v))
+        return h.digest()
+    return _leaf_hash(node)

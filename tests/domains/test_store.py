@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,9 +103,16 @@ def test_forks_are_independent_and_equal_states_hash_equal(first, second):
     assert Base(b.to_builtins()).store().hash() == b.hash()
 
 
-def test_type_tags_distinguish_lookalike_values():
-    hashes = {Base({"v": v}).store().hash() for v in (1, 1.0, True, "1", None, [1], {"1": 1})}
-    assert len(hashes) == 7
+@pytest.mark.parametrize("depth", [0, 1, 2, 4])
+def test_type_tags_distinguish_lookalike_values(depth):
+    def nest(v):
+        for _ in range(depth):
+            v = {"k": v}
+        return {"v": v}
+
+    hashes = {Base(nest(v)).store().hash() for v in (1, 1.0, True, "1", None, [1], {"1": 1}, [], {})}
+    assert len(hashes) == 9
+    assert Base(nest({"a": 1, "b": 2})).store().hash() == Base(nest({"b": 2, "a": 1})).store().hash()
 
 
 def test_edit_refuses_non_containers_with_a_clear_error():
