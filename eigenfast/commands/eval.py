@@ -1,155 +1,33 @@
-"""`eigenfast eval`: grade agents the way tau²-bench does.
+"""`eigenfast eval SUBCOMMAND`: grade agents the way tau²-bench does.
 
-Subcommands:
-  replay-gold   play every task's gold actions as an episode and grade it (fidelity check of the domains and
-                the evaluator); `--drop-last-write` / `--perturb-args` are the negative controls.
+Each subcommand lives in its own module with `add_arguments(parser)` and `run(args) -> int`, registered in
+`SUBCOMMANDS` (one line each), exactly as top-level commands are in `eigenfast/cli.py`.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import sys
-import time
-from pathlib import Path
-from typing import Any
-
-import msgspec
+import importlib
 
 from eigenfast.cli import UsageError
 
+# name -> (module, one-line help); modules import lazily.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "replay-gold": ("eigenfast.commands.eval", "replay each task's gold actions and grade the episode"),
-    "tau2": ("eigenfast.commands.eval_tau2", "k trials per task with a model agent: pass^1..pass^k, tau² results JSON"),
+    "replay-gold": ("eigenfast.commands.eval_replay_gold",
+                    "replay each task's gold actions and grade the episode (with negative controls)"),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="eval_command", metavar="SUBCOMMAND")
-    gold = sub.add_parser("replay-gold", help=SUBCOMMANDS["replay-gold"][1], description=SUBCOMMANDS["replay-gold"][1])
-    gold.add_argument("--domain", required=True, help="airline, retail, telecom or mock")
-    gold.add_argument("--data-dir", required=True, help="the tau² data folder that holds <domain>/")
-    gold.add_argument("--tasks", help="a tasks.json to use instead of <data-dir>/<domain>/tasks.json")
-    gold.add_argument("--out", help="append each task's breakdown to this JSONL file (resumes if it exists)")
-    control = gold.add_mutually_exclusive_group()
-    control.add_argument("--drop-last-write", action="store_true",
-                         help="negative control: leave out each task's last state-changing gold call")
-    control.add_argument("--perturb-args", action="store_true",
-                         help="negative control: change one argument of that call to another valid value")
-    gold.add_argument("--policy-variant", default=None, help="policy variant (e.g. telecom 'workflow')")
-    gold.set_defaults(_eval_run=run_replay_gold)
-    from eigenfast.commands import eval_tau2  # owned by the rollout engine
-
-    tau2 = sub.add_parser("tau2", help=SUBCOMMANDS["tau2"][1], description=SUBCOMMANDS["tau2"][1])
-    eval_tau2.add_arguments(tau2)
-    tau2.set_defaults(_eval_run=eval_tau2.run)
+    for name, (module, help_) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        importlib.import_module(module).add_arguments(p)
+        p.set_defaults(_eval_module=module)
 
 
 def run(args: argparse.Namespace) -> int:
-    handler = getattr(args, "_eval_run", None)
-    if handler is None:
-        names = ", ".join(SUBCOMMANDS)
-        raise UsageError(f"missing subcommand (one of: {names})")
-    return handler(args)
-
-
-# ------------------------------------------------------------------------------------------ output
-class _JsonlAppender:
-    """Append-only JSONL, one flushed and fsynced line per record (stand-in until `eigenfast.io` lands)."""
-
-    def __init__(self, path: str | os.PathLike[str]):
-        self._file = open(path, "ab")  # noqa: SIM115 - closed in close()
-
-    def write(self, record: Any) -> None:
-        self._file.write(msgspec.json.encode(record) + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-
-try:
-    from eigenfast.io import DatasetWriter as _Writer  # type: ignore[import-not-found]
-except ImportError:
-    _Writer = _JsonlAppender  # type: ignore[assignment,misc]
-
-
-def _done(path: Path, control: str | None) -> dict[str, Any]:
-    """Records already written for this control (complete lines only), by task id: the resume point."""
-    from eigenfast.evaluation.replay import ReplayRecord
-
-    done: dict[str, Any] = {}
-    if not path.exists():
-        return done
-    for line in path.read_bytes().split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            record = msgspec.json.decode(line, type=ReplayRecord)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue  # a torn last line from a killed run
-        if record.control == control:
-            done[record.task_id] = record
-    return done
-
-
-# ------------------------------------------------------------------------------------------ replay-gold
-def run_replay_gold(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from eigenfast.domains.loader import SPEC_MODULES, load_tau2
-    from eigenfast.evaluation.replay import replay_task
-
-    if args.domain not in SPEC_MODULES:
-        raise UsageError(f"--domain: unknown domain {args.domain!r}; expected one of {', '.join(SPEC_MODULES)}")
-    if not Path(args.data_dir, args.domain).is_dir():
-        raise UsageError(f"--data-dir: {Path(args.data_dir, args.domain)} is not a folder")
-    if args.tasks and not Path(args.tasks).is_file():
-        raise UsageError(f"--tasks: {args.tasks} is not a file")
-    control = "drop" if args.drop_last_write else "perturb" if args.perturb_args else None
-    domain = load_tau2(args.domain, args.data_dir, policy_variant=args.policy_variant, tasks_file=args.tasks)
-    out = Path(args.out) if args.out else None
-    records = _done(out, control) if out else {}
-    writer = _Writer(out) if out else None
-    started = time.perf_counter()
-    fresh = 0
-    try:
-        for task in tqdm(domain.tasks, desc=f"replay-gold {domain.name}", unit="task", disable=not sys.stderr.isatty()):
-            if task.id in records:
-                continue
-            record = replay_task(domain, task, control)
-            records[task.id] = record
-            fresh += 1
-            if writer is not None:
-                writer.write(record)
-    finally:
-        if writer is not None:
-            writer.close()
-    elapsed = time.perf_counter() - started
-    results = [records[t.id] for t in domain.tasks]
-    n = len(results)
-    passed = sum(1 for r in results if r.reward == 1.0 or abs(r.reward - 1.0) <= 1e-6)
-    print(f"replay-gold {domain.name}: {n} tasks, {passed} reward=1 on the task's reward basis "
-          f"(COMMUNICATE and NL_ASSERTION excluded), {n - passed} failed")
-    rate = f"{fresh / elapsed:.1f} tasks/s" if fresh and elapsed > 0 else "resumed"
-    if control is None:
-        for r in results:
-            if not r.ok:
-                print(f"  failed: {r.task_id} components={r.components} {r.details.get('error', '')}".rstrip())
-        print(f"  ({fresh} replayed in {elapsed:.2f}s, {rate})", file=sys.stderr)
-        return 0 if passed == n else 1
-    flag = "--drop-last-write" if control == "drop" else "--perturb-args"
-    affected = [r for r in results if r.affected]
-    expected_zero = sum(1 for r in affected if r.ok)
-    unaffected = [r for r in results if not r.affected]
-    unaffected_ok = sum(1 for r in unaffected if r.ok)
-    unchanged = sum(1 for r in results if r.modified is None or r.modified["change"] not in ("dropped", "perturbed"))
-    print(f"negative control {flag} {domain.name}: {len(affected)} affected, {expected_zero} affected scored 0 "
-          f"as expected, {len(unaffected)} unaffected ({unaffected_ok} scored 1), "
-          f"{n - expected_zero - unaffected_ok} unexpected; {unchanged} tasks had no call to change")
-    for r in results:
-        if not r.ok:
-            print(f"  unexpected: {r.task_id} affected={r.affected} reward={r.reward} modified={r.modified}")
-    print(f"  ({fresh} replayed in {elapsed:.2f}s, {rate})", file=sys.stderr)
-    return 0 if all(r.ok for r in results) else 1
+    module = getattr(args, "_eval_module", None)
+    if module is None:
+        raise UsageError(f"missing subcommand (one of: {', '.join(SUBCOMMANDS)})")
+    return int(importlib.import_module(module).run(args) or 0)
