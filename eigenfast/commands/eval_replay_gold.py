@@ -38,7 +38,12 @@ class _JsonlAppender:
     """Append-only JSONL, one flushed and fsynced line per record (stand-in until `eigenfast.io` lands)."""
 
     def __init__(self, path: str | os.PathLike[str]):
-        self._file = open(path, "ab")  # noqa: SIM115 - closed in close()
+        self._file = open(path, "ab")
+        if self._file.tell() > 0:  # end a torn last line first, so the new records stay whole
+            with open(path, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    self._file.write(b"\n")
 
     def write(self, record: Any) -> None:
         self._file.write(msgspec.json.encode(record) + b"\n")
