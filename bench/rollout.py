@@ -47,8 +47,8 @@ def run(domain, agent, users, *, episodes: int, concurrency: int, limits: Limits
             "tokens_per_s": s.agent_tokens / wall}
 
 
-def bench_hf(domain, model_dir: Path, episodes: int, new_tokens: int) -> dict[str, dict[str, float]]:
-    backend = HFBackend(str(model_dir), max_batch=64)
+def bench_hf(domain, model_dir: Path, episodes: int, new_tokens: int, device: str) -> dict[str, dict[str, float]]:
+    backend = HFBackend(str(model_dir), max_batch=64, device=device)
     agent = LLMAgent(backend, policy=domain.policy, tools=domain.tool_schemas(),
                      params=SamplingParams(max_new_tokens=new_tokens))
     users = lambda task: ScriptedUser(["I need help with my tasks.", "Please continue.", "Thanks."])  # noqa: E731
@@ -78,16 +78,17 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=32)
     ap.add_argument("--new-tokens", type=int, default=32)
     ap.add_argument("--overhead-steps", type=int, default=60, help="steps per episode in the overhead run")
+    ap.add_argument("--device", default="cpu", help="where the tiny model runs (cpu, cuda)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     domain = load_tau2("mock", args.data_dir)
     model_dir = save_tiny_model(Path(tempfile.gettempdir()) / "eigenfast-bench-tiny")
-    hf = bench_hf(domain, model_dir, args.episodes, args.new_tokens)
+    hf = bench_hf(domain, model_dir, args.episodes, args.new_tokens, args.device)
     from transformers import AutoTokenizer
 
     overhead = bench_overhead(domain, AutoTokenizer.from_pretrained(model_dir), args.episodes, args.overhead_steps)
 
-    print(f"hf backend, tiny model (mock domain, {args.episodes} episodes, {args.new_tokens} new tokens/turn)")
+    print(f"hf backend, tiny model on {args.device} (mock domain, {args.episodes} episodes, {args.new_tokens} new tokens/turn)")
     print(f"  {'mode':<22}{'episodes/s':>12}{'gen tok/s':>12}{'ms/step':>10}")
     for label, r in hf.items():
         print(f"  {label:<22}{r['episodes_per_s']:>12.2f}{r['tokens_per_s']:>12.0f}{r['ms_per_step']:>10.2f}")

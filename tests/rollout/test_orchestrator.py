@@ -60,23 +60,28 @@ def test_tiny_llm_user_gibberish_ends_by_limits(mock_domain, tiny_hf):
         assert any(m.role == "user" for m in ep.messages[1:])
 
 
-def test_airline_rollout_with_tiny_models(tau2_dir, tiny_hf):
+def test_airline_rollout_with_tiny_models(tau2_dir, tmp_path):
     from eigenfast.domains import load_tau2
+    from eigenfast.llm.hf import HFBackend
+    from eigenfast.llm.tiny import TinyConfig, save_tiny_model
 
     try:
         airline = load_tau2("airline", tau2_dir)
     except AttributeError as exc:  # the airline toolkit is written in parallel on this branch
         pytest.skip(f"airline domain not available yet: {exc}")
-    users = llm_user_factory(tiny_hf, tau2_dir, [], SamplingParams(max_new_tokens=8))
+    # A tokenizer trained on the airline policy and tools halves the ~9k-token prompt of the generic tiny one.
+    corpus = airline.policy + "\n" + json.dumps(airline.tool_schemas())
+    backend = HFBackend(str(save_tiny_model(tmp_path / "tiny-airline", TinyConfig(vocab_size=2048), corpus)))
+    users = llm_user_factory(backend, tau2_dir, [], SamplingParams(max_new_tokens=8))
     got = []
-    # The airline prompt (policy + 14 tools) is ~8k tokens for the tiny tokenizer: keep the episodes short.
-    s = asyncio.run(rollout(airline, airline.tasks[:1], _agent(airline, tiny_hf, n=4), users, out=None, samples=2,
+    s = asyncio.run(rollout(airline, airline.tasks[:1], _agent(airline, backend, n=4), users, out=None, samples=2,
                             limits=Limits(max_steps=4), seed=2, scorer=Scorer(airline), progress=False,
                             on_episode=got.append))
     assert s.written == 2
     for ep in got:
         assert_well_formed(ep)
         assert ep.termination in ("max_steps", "too_many_errors") and ep.reward == 0.0
+        assert ep.reward_info is not None  # scored by the evaluator (0: never reached a stop)
 
 
 def _lines(path):
