@@ -161,3 +161,22 @@ def test_env_assertions_run_on_the_replayed_state(tau2_dir):
     info = evaluate_episode(telecom, task, nothing_done, "user_stop")
     assert info.components["ENV_ASSERTION"] == 0.0 and info.reward == 0.0
     assert any(not c["met"] for c in info.details["env"]["env_assertions"])
+
+
+def test_judge_prompt_and_answer_parsing():
+    from eigenfast.evaluation import judge_messages, parse_verdicts, transcript
+
+    text = transcript([Message(role="assistant", content="Hello"), Message(role="tool", content="{}")])
+    assert text == "assistant: Hello\ntool: {}"
+    messages = judge_messages(text, ["polite", "no refund"])
+    assert messages[0]["role"] == "system" and "- no refund" in messages[1]["content"]
+    answer = ('Sure: {"results": [{"expectedOutcome": "polite", "reasoning": "ok", "metExpectation": true},'
+              ' {"expectedOutcome": "no refund", "reasoning": "gave one", "metExpectation": false}]}')
+    verdicts = parse_verdicts(answer, ["polite", "no refund"])
+    assert [(v.assertion, v.met) for v in verdicts] == [("polite", True), ("no refund", False)]
+    with pytest.raises(ValueError, match="must hold 2 results"):
+        parse_verdicts('{"results": []}', ["polite", "no refund"])
+    with pytest.raises(ValueError, match="boolean metExpectation"):
+        parse_verdicts('{"results": [{"metExpectation": "yes"}]}', ["polite"])
+    with pytest.raises(ValueError, match="not JSON"):
+        parse_verdicts("{nope}", ["polite"])
