@@ -153,3 +153,31 @@ def test_server_killed_mid_run(tiny_path):
     assert len(first.token_ids) == 4
     assert all(isinstance(r, BackendError) and "gave up after 3 attempts (connection)" in str(r) for r in results)
     assert waited < 20
+
+
+def test_options_a_server_refuses_are_dropped_once(hf):
+    """Hosted APIs reject vLLM's `return_token_ids` (and some reject logprobs) with a 400 naming the field."""
+    seen = []
+
+    @web.middleware
+    async def strict(request, handler):
+        body = await request.json()
+        seen.append(sorted(k for k in ("return_token_ids", "logprobs") if k in body))
+        for key in ("return_token_ids", "logprobs"):
+            if key in body:
+                return web.json_response({"error": {"message": f"Unrecognized request argument supplied: {key}"}},
+                                         status=400)
+        return await handler(request)
+
+    with ServerThread(build_app(hf, "tiny", middlewares=[strict])) as srv:
+        client = OpenAIBackend("tiny", srv.url)
+
+        async def go():
+            try:
+                return [await client.complete(ChatRequest(messages=MSGS, params=SamplingParams(max_new_tokens=2)))
+                        for _ in range(2)]
+            finally:
+                await client.close()
+        outs = asyncio.run(go())
+    assert seen == [["logprobs", "return_token_ids"], ["logprobs"], [], []]
+    assert all(o.token_ids is None and o.logprobs is None and o.text for o in outs)

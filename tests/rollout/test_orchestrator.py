@@ -143,3 +143,15 @@ def test_cli_rollout_usage_errors(tau2_dir, tmp_path, capsys):
     assert "--agent" in capsys.readouterr().err
     assert main([*base, "--agent", "hf:/nowhere", "--samples", "0"]) == 2
     assert main(["rollout", "--domain", "nope", "--data-dir", str(tau2_dir), "--out", "x", "--agent", "hf:/x"]) == 2
+
+
+def test_seeded_runs_repeat_exactly(mock_domain, tiny_hf):
+    def once():
+        got = []
+        asyncio.run(rollout(mock_domain, mock_domain.tasks, _agent(mock_domain, tiny_hf, n=6),
+                            scripted_user_factory(), out=None, samples=3, limits=Limits(max_steps=6), seed=9,
+                            progress=False, on_episode=got.append))
+        return sorted((e.id, e.seed, [s.token_ids for s in e.segments]) for e in got)
+
+    first, second = once(), once()
+    assert first == second and len({seed for _, seed, _ in first}) == 3
