@@ -125,7 +125,9 @@ def tool_call_pairs(messages: list[Message]) -> list[tuple[ToolCall, Message]]:
             if i >= n or messages[i].role != "tool":
                 raise ValueError(f"message {i}: expected the result of tool call {call.id!r}")
             result = messages[i]
-            if result.tool_call_id != call.id:
+            # tau²'s task files carry a tool result's call id as `id`, which our Message keeps in extras
+            # only; such results pair by position, as tau² orders them.
+            if result.tool_call_id is not None and result.tool_call_id != call.id:
                 raise ValueError(f"message {i}: tool call id mismatch ({call.id!r} vs {result.tool_call_id!r})")
             pairs.append((call, result))
             i += 1

@@ -83,3 +83,27 @@ def test_task_initialization_data_is_deep_merged(domain):
     assert env.agent_db.data["users"]["user_1"] == {"user_id": "user_1", "name": "Test User",
                                                     "tasks": ["task_1", "task_2"]}
     assert "task_2" not in domain.make_env().agent_db.data["tasks"]
+
+
+def test_message_history_in_tau2_format_is_replayed(tau2_dir, tmp_path):
+    """tau² writes a tool result's call id as `id`; the history's writes are applied and checked."""
+    from eigenfast.records import load_tasks
+
+    raw = json.loads((tau2_dir / "mock" / "tasks.json").read_text())[0]
+    result = {"task_id": "task_2", "title": "Project Review", "description": "Review Q4 project status",
+              "status": "completed"}
+    raw["initial_state"]["message_history"] = [
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "h1", "name": "update_task_status", "arguments": {"task_id": "task_2", "status": "completed"},
+             "requestor": "assistant"}]},
+        {"role": "tool", "id": "h1", "content": json.dumps(result), "requestor": "assistant"},
+    ]
+    path = tmp_path / "tasks.json"
+    path.write_text(json.dumps([raw]))
+    domain = load_tau2("mock", tau2_dir, tasks_file=path)
+    env = domain.make_env(domain.tasks[0])
+    assert env.agent_db.data["tasks"]["task_2"]["status"] == "completed"
+    raw["initial_state"]["message_history"][1]["content"] = json.dumps({**result, "status": "pending"})
+    path.write_text(json.dumps([raw]))
+    with pytest.raises(ValueError, match="recorded"):
+        load_tau2("mock", tau2_dir, tasks_file=path).make_env(load_tasks(str(path))[0])
