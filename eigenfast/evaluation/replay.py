@@ -108,41 +108,58 @@ def _leaves(value: Any, key: str, path: tuple[Any, ...] = ()) -> Iterator[tuple[
         yield path, key, value
 
 
-def _field_values(domain: Domain) -> tuple[dict[str, list[str]], dict[str, set[str]]]:
-    """Per domain: field name -> its distinct string values, and value -> the fields it occurs in."""
-    cached = getattr(domain, "_field_values", None)
+@dataclass
+class _ValueIndex:
+    """Where string values occur in a domain's DBs: by field name, and by record (a table entry)."""
+
+    by_field: dict[str, list[str]]
+    fields_of: dict[str, set[str]]
+    records_of: dict[str, set[tuple[int, Any, Any]]]
+
+
+def _value_index(domain: Domain) -> _ValueIndex:
+    cached = getattr(domain, "_value_index", None)
     if cached is not None:
         return cached
     by_field: dict[str, set[str]] = {}
-    for base in (domain.agent_base, domain.user_base):
-        if base is None:
+    records_of: dict[str, set[tuple[int, Any, Any]]] = {}
+    for side, base in enumerate((domain.agent_base, domain.user_base)):
+        if base is None or not isinstance(base.data, dict):
             continue
-        for _, key, value in _leaves(base.data, ""):
-            if isinstance(value, str):
-                by_field.setdefault(key, set()).add(value)
-        stack = [base.data]
-        while stack:  # dict keys are ids too (e.g. reservations keyed by reservation id)
-            node = stack.pop()
-            if isinstance(node, dict):
-                for k, v in node.items():
-                    if isinstance(v, dict):
-                        for field in ("id", *[f for f in v if f.endswith("_id")]):
-                            if v.get(field) == k:
-                                by_field.setdefault(field, set()).add(k)
-                stack.extend(node.values())
-            elif isinstance(node, list):
-                stack.extend(node)
+        for table, rows in base.data.items():
+            entries = rows.items() if isinstance(rows, dict) else enumerate(rows) if isinstance(rows, list) else ()
+            for row_key, row in entries:
+                record = (side, table, row_key)
+                if isinstance(row_key, str):  # tables keyed by id: the key is a value of the id field
+                    records_of.setdefault(row_key, set()).add(record)
+                    if isinstance(row, dict):
+                        for field in ("id", *[f for f in row if f.endswith("_id")]):
+                            if row.get(field) == row_key:
+                                by_field.setdefault(field, set()).add(row_key)
+                for _, key, value in _leaves(row, table):
+                    if isinstance(value, str):
+                        by_field.setdefault(key, set()).add(value)
+                        records_of.setdefault(value, set()).add(record)
     fields_of: dict[str, set[str]] = {}
     for field, values in by_field.items():
         for value in values:
             fields_of.setdefault(value, set()).add(field)
-    result = ({f: sorted(v) for f, v in by_field.items()}, fields_of)
-    domain._field_values = result  # type: ignore[attr-defined]
-    return result
+    index = _ValueIndex({f: sorted(v) for f, v in by_field.items()}, fields_of, records_of)
+    domain._value_index = index  # type: ignore[attr-defined]
+    return index
+
+
+def _literals(hint: Any) -> list[Any]:
+    if typing.get_origin(hint) is Literal:
+        return list(typing.get_args(hint))
+    return [v for arg in typing.get_args(hint) for v in _literals(arg)]
 
 
 def _candidates(domain: Domain, env: Environment, action: Action, path: tuple[Any, ...], key: str,
                 value: Any) -> list[Any]:
+    """Other values of the same kind: enum alternatives, then DB values of the same field, those found in
+    the same records as the call's other arguments first (the user's other payment method, another item of
+    the same order)."""
     if isinstance(value, bool):
         return [not value]
     if isinstance(value, (int, float)):
@@ -153,18 +170,22 @@ def _candidates(domain: Domain, env: Environment, action: Action, path: tuple[An
     kit = env.toolkit(_requestor(action))
     spec = kit.specs().get(action.name) if kit is not None else None
     if spec is not None and len(path) == 1:
-        hint = spec.hints.get(path[0])
-        if typing.get_origin(hint) is Literal:
-            out.extend(v for v in typing.get_args(hint) if v != value)
-    by_field, fields_of = _field_values(domain)
-    names = [key, key[:-1] if key.endswith("s") else key, *sorted(fields_of.get(value, ()))]
+        out.extend(v for v in _literals(spec.hints.get(path[0])) if v != value)
+    index = _value_index(domain)
+    context: set[tuple[int, Any, Any]] = set()
+    for other_path, _, other in _leaves(action.arguments, ""):
+        if other_path != path and isinstance(other, str):
+            context |= index.records_of.get(other, set())
+    names = [key, key[:-1] if key.endswith("s") else key, *sorted(index.fields_of.get(value, ()))]
+    pool: list[str] = []
     seen = {value, *out}
     for name in names:
-        for candidate in by_field.get(name, ()):
+        for candidate in index.by_field.get(name, ()):
             if candidate not in seen:
                 seen.add(candidate)
-                out.append(candidate)
-    return out
+                pool.append(candidate)
+    pool.sort(key=lambda c: not (index.records_of.get(c, set()) & context))  # stable: nearby values first
+    return out + pool
 
 
 def _with_leaf(arguments: dict[str, Any], path: tuple[Any, ...], new: Any) -> dict[str, Any]:
