@@ -15,6 +15,7 @@ from eigenfast.cli import UsageError
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "replay-gold": ("eigenfast.commands.eval_replay_gold",
                     "replay each task's gold actions and grade the episode (with negative controls)"),
+    "tau2": ("eigenfast.commands.eval_tau2", "k trials per task with an agent and a user simulator; pass^k"),
 }
 
 
