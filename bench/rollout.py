@@ -1,7 +1,8 @@
 """Rollout engine throughput.
 
 1. `hf` on the tiny model: episodes/s and generated tokens/s, one episode at a time (reference: no batching)
-   against many at once (the orchestrator batching concurrent turns into one forward pass).
+   against many at once (the orchestrator batching concurrent turns into one forward pass), and many at once
+   with each session's KV kept between turns (`prefix_cache`).
 2. The orchestrator's own overhead per step with an instant backend (replies are precomputed strings), with
    and without token-in/token-out streams (template rendering + tokenising each delta). Goal: < 1 ms/step.
 
@@ -48,14 +49,19 @@ def run(domain, agent, users, *, episodes: int, concurrency: int, limits: Limits
 
 
 def bench_hf(domain, model_dir: Path, episodes: int, new_tokens: int, device: str) -> dict[str, dict[str, float]]:
-    backend = HFBackend(str(model_dir), max_batch=64, device=device)
-    agent = LLMAgent(backend, policy=domain.policy, tools=domain.tool_schemas(),
-                     params=SamplingParams(max_new_tokens=new_tokens))
+    plain = HFBackend(str(model_dir), max_batch=64, device=device)
+    cached = HFBackend(str(model_dir), max_batch=64, device=device, model=plain.model, tokenizer=plain.tokenizer,
+                       prefix_cache=2 * episodes)
     users = lambda task: ScriptedUser(["I need help with my tasks.", "Please continue.", "Thanks."])  # noqa: E731
     limits = Limits(max_steps=8, max_errors=50)
-    run(domain, agent, users, episodes=2, concurrency=2, limits=limits)  # warm-up
-    return {"sequential": run(domain, agent, users, episodes=episodes, concurrency=1, limits=limits),
-            "concurrent": run(domain, agent, users, episodes=episodes, concurrency=episodes, limits=limits)}
+    out = {}
+    for label, backend, concurrency in (("sequential", plain, 1), ("concurrent", plain, episodes),
+                                        ("concurrent+prefix KV", cached, episodes)):
+        agent = LLMAgent(backend, policy=domain.policy, tools=domain.tool_schemas(),
+                         params=SamplingParams(max_new_tokens=new_tokens))
+        run(domain, agent, users, episodes=2, concurrency=2, limits=limits)  # warm-up
+        out[label] = run(domain, agent, users, episodes=episodes, concurrency=concurrency, limits=limits)
+    return out
 
 
 def bench_overhead(domain, tokenizer, episodes: int, steps: int) -> dict[str, dict[str, float]]:
@@ -92,8 +98,8 @@ def main() -> None:
     print(f"  {'mode':<22}{'episodes/s':>12}{'gen tok/s':>12}{'ms/step':>10}")
     for label, r in hf.items():
         print(f"  {label:<22}{r['episodes_per_s']:>12.2f}{r['tokens_per_s']:>12.0f}{r['ms_per_step']:>10.2f}")
-    ratio = hf["concurrent"]["tokens_per_s"] / hf["sequential"]["tokens_per_s"]
-    print(f"  concurrent / sequential: {ratio:.2f}x tokens/s")
+    for label in ("concurrent", "concurrent+prefix KV"):
+        print(f"  {label} / sequential: {hf[label]['tokens_per_s'] / hf['sequential']['tokens_per_s']:.2f}x tokens/s")
     print(f"orchestrator overhead, instant backend ({args.overhead_steps} steps/episode, env calls included)")
     for label, r in overhead.items():
         ok = "ok" if r["ms_per_step"] < GOAL_MS_PER_STEP else "ABOVE GOAL"

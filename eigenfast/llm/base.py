@@ -33,6 +33,8 @@ class ChatRequest(msgspec.Struct, kw_only=True):
     params: SamplingParams = DEFAULT_PARAMS
     prompt_ids: list[int] | None = None  # token-in backends generate from exactly these ids when given
     seed: int | None = None
+    # Identifies a conversation across turns (e.g. one episode's agent), so a backend may reuse its KV cache.
+    session: str | None = None
 
 
 class Completion(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -3,11 +3,19 @@
 Concurrent `complete` calls are coalesced (`MicroBatcher`) into batches of up to `max_batch`, each run in a
 thread so the event loop (and the environments) keep moving. Each request samples from its
 own seeded generator, so an episode's tokens do not depend on which other episodes shared its batch.
+
+Opt-in prefix reuse (`prefix_cache=N`): a multi-turn episode's next prompt starts with its previous prompt and
+sampled ids (token-in/token-out guarantees it), so the backend keeps each session's KV (up to N sessions, LRU)
+and prefills only what follows the longest common prefix (a user simulator, whose prompts are re-rendered
+text, still reuses everything up to its first re-tokenised turn). Rows with different cached lengths share a batch by padding inside the
+cache; the attention mask hides the holes. Memory per session is the model's KV for the whole conversation, so
+size N to the device.
 """
 
 from __future__ import annotations
 
 import inspect
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,27 +25,81 @@ from eigenfast.llm.template import render_ids, stop_token_ids
 
 
 @dataclass
+class Past:
+    """A session's reusable KV: per layer (keys, values) of shape [1, kv_heads, len(tokens), head_dim]."""
+
+    tokens: list[int]
+    kv: list[tuple[Any, Any]]
+
+
+@dataclass
 class _Row:
     prompt: list[int]
     params: SamplingParams
     seed: int | None
+    past: Past | None = None  # a session's kept KV ...
+    reuse: int = 0  # ... of which this many leading tokens are also the start of `prompt`
+    session: str | None = None
 
 
-def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int,
-                 default_seed: int = 0) -> list[tuple[list[int], list[float], str]]:
-    """Left-padded batched sampling with a KV cache; returns (ids, logprobs, finish_reason) per row."""
+def common_prefix(a: list[int], b: list[int]) -> int:
+    """Length of the longest common prefix (slice comparisons run in C; binary search when they differ)."""
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _layer_kv(cache: Any, layer: int) -> tuple[Any, Any]:
+    if hasattr(cache, "layers"):  # transformers >= 4.56
+        return cache.layers[layer].keys, cache.layers[layer].values
+    return cache.key_cache[layer], cache.value_cache[layer]
+
+
+def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int, default_seed: int = 0,
+                 keep_kv: bool = False) -> list[tuple[list[int], list[float], str, Past | None]]:
+    """Batched sampling with a KV cache; returns (ids, logprobs, finish_reason, reusable KV) per row.
+
+    Layout of row i: [pad][its cached prefix (c_i)][pad][its new prompt tokens (n_i)] then one column per
+    decode step; pads are masked out and positions are per row, so rows with and without a cache mix freely.
+    """
     import torch
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
     b = len(rows)
-    width = max(len(r.prompt) for r in rows)
-    ids = torch.full((b, width), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, width), dtype=torch.long)
+    cached = [min(r.reuse, len(r.prompt) - 1) if r.past is not None else 0 for r in rows]
+    new = [len(r.prompt) - c for r, c in zip(rows, cached, strict=True)]
+    big_c, big_n = max(cached), max(new)
+    ids = torch.full((b, big_n), pad_id, dtype=torch.long)
+    mask = torch.zeros((b, big_c + big_n), dtype=torch.long)
+    positions = torch.zeros((b, big_n), dtype=torch.long)
     for i, r in enumerate(rows):
-        ids[i, width - len(r.prompt):] = torch.tensor(r.prompt, dtype=torch.long)
-        mask[i, width - len(r.prompt):] = 1
-    ids, mask = ids.to(device), mask.to(device)
+        c, n = cached[i], new[i]
+        ids[i, big_n - n:] = torch.tensor(r.prompt[c:], dtype=torch.long)
+        mask[i, big_c - c: big_c] = 1
+        mask[i, big_c + big_n - n:] = 1
+        positions[i, big_n - n:] = torch.arange(c, c + n)
+    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+    cache = DynamicCache()
+    if big_c:
+        for layer in range(len(next(r.past for r in rows if r.past is not None).kv)):
+            ref_k, ref_v = next(r.past for r in rows if r.past is not None).kv[layer]
+            k = ref_k.new_zeros((b, ref_k.shape[1], big_c, ref_k.shape[3]))
+            v = ref_v.new_zeros((b, ref_v.shape[1], big_c, ref_v.shape[3]))
+            for i, r in enumerate(rows):
+                if cached[i]:
+                    pk, pv = r.past.kv[layer]
+                    k[i, :, big_c - cached[i]:] = pk[0, :, : cached[i]]
+                    v[i, :, big_c - cached[i]:] = pv[0, :, : cached[i]]
+            cache.update(k, v, layer)
     gens = []
     for i, r in enumerate(rows):
         g = torch.Generator(device="cpu")
@@ -48,10 +110,9 @@ def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int,
     out_lp: list[list[float]] = [[] for _ in rows]
     finish = ["length"] * b
     alive = [r.params.max_new_tokens > 0 for r in rows]
-    cache = DynamicCache()
     # transformers 5 renamed `past_key_values` to `cache`; accept both so older versions keep working.
     cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-    step_ids, positions = ids, (mask.cumsum(-1) - 1).clamp(min=0)
+    step_ids = ids
     with torch.inference_mode():
         for _ in range(max_new):
             if not any(alive):
@@ -75,7 +136,20 @@ def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int,
             step_ids = torch.tensor(nxt, dtype=torch.long).view(b, 1).to(device)
             positions = positions[:, -1:] + 1
             mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], dim=1)
-    return [(out_ids[i], out_lp[i], finish[i]) for i in range(b)]
+    pasts: list[Past | None] = [None] * b
+    if keep_kv and out_ids and cache.get_seq_length() > 0:
+        layers = len(cache.layers) if hasattr(cache, "layers") else len(cache.key_cache)
+        for i, r in enumerate(rows):
+            fed = max(len(out_ids[i]) - 1, 0)  # the last sampled token was never fed back
+            c, n = cached[i], new[i]
+            keep = [big_c - c, big_c, big_c + big_n - n, big_c + big_n + fed]
+            kv = []
+            for layer in range(layers):
+                k, v = _layer_kv(cache, layer)
+                kv.append(tuple(torch.cat([t[i: i + 1, :, keep[0]:keep[1]], t[i: i + 1, :, keep[2]:keep[3]]], dim=2)
+                                .clone() for t in (k, v)))
+            pasts[i] = Past(r.prompt + out_ids[i][:fed], kv)
+    return [(out_ids[i], out_lp[i], finish[i], pasts[i]) for i in range(b)]
 
 
 def _sample_rows(logits: Any, rows: list[_Row], gens: list[Any], alive: list[bool]) -> tuple[list[int], list[float]]:
@@ -103,7 +177,8 @@ class HFBackend:
     """Token-in/token-out backend over a local transformers checkpoint (`hf:PATH`)."""
 
     def __init__(self, path: str, *, device: str = "cpu", dtype: str | None = None, max_batch: int = 32,
-                 seed: int = 0, threads: int | None = None, model: Any = None, tokenizer: Any = None):
+                 seed: int = 0, threads: int | None = None, prefix_cache: int = 0, model: Any = None,
+                 tokenizer: Any = None):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -124,6 +199,9 @@ class HFBackend:
         self.max_batch = max_batch
         self.seed = seed
         self.generated_tokens = 0
+        self.prefix_cache = prefix_cache
+        self.reused_tokens = 0  # prompt tokens served from a session's kept KV instead of prefilled
+        self._pasts: OrderedDict[str, Past] = OrderedDict()
         self._batcher: MicroBatcher[_Row, Completion] = MicroBatcher(self._run, max_batch)
 
     @property
@@ -134,12 +212,24 @@ class HFBackend:
         prompt = request.prompt_ids
         if prompt is None:
             prompt = render_ids(self.tokenizer, request.messages, request.tools, add_generation_prompt=True)
-        return await self._batcher.submit(_Row(list(prompt), request.params, request.seed))
+        return await self._batcher.submit(_Row(list(prompt), request.params, request.seed,
+                                               session=request.session if self.prefix_cache else None))
 
     def _run(self, rows: list[_Row]) -> list[Completion]:
+        for row in rows:
+            past = self._pasts.pop(row.session, None) if row.session is not None else None
+            if past is not None:
+                row.past, row.reuse = past, common_prefix(past.tokens, row.prompt)
+                self.reused_tokens += min(row.reuse, len(row.prompt) - 1)
+        results = sample_batch(self.model, rows, self.stop_ids, self.pad_id, self.seed,
+                               keep_kv=any(r.session is not None for r in rows))
         out = []
-        for row, (ids, lps, finish) in zip(rows, sample_batch(self.model, rows, self.stop_ids, self.pad_id,
-                                                               self.seed), strict=True):
+        for row, (ids, lps, finish, past) in zip(rows, results, strict=True):
+            row.past = None
+            if row.session is not None and past is not None:
+                self._pasts[row.session] = past
+                while len(self._pasts) > self.prefix_cache:
+                    self._pasts.popitem(last=False)
             self.generated_tokens += len(ids)
             text = self.tokenizer.decode(ids[:-1] if finish == "stop" else ids, skip_special_tokens=False)
             out.append(Completion(text=text, finish_reason=finish, token_ids=ids,

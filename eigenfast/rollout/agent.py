@@ -6,6 +6,7 @@ format errors (never exceptions).
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,7 @@ class AgentState:
     """Per-episode state: the token stream (token-in backends) or the server-reported ids (openai)."""
 
     stream: TokenStream | None
+    session: str = field(default_factory=lambda: uuid.uuid4().hex)
     server_ids: list[int] = field(default_factory=list)
     server_segments: list[TokenSegment] = field(default_factory=list)
     drift: bool = False
@@ -80,7 +82,8 @@ class LLMAgent:
         view = to_chat_messages([self.system, *agent_view(messages)])
         owner: Owner = "system" if not state.segments() else ("tool" if view[-1]["role"] == "tool" else "user")
         prompt_ids = state.stream.prompt(view, owner) if state.stream is not None else None
-        req = ChatRequest(messages=view, tools=self.tools, params=self.params, prompt_ids=prompt_ids, seed=seed)
+        req = ChatRequest(messages=view, tools=self.tools, params=self.params, prompt_ids=prompt_ids, seed=seed,
+                          session=state.session)
         out = await self.backend.complete(req)
         parsed = self._parse(out, turn)
         msg = Message(role="assistant", content=parsed.content or None, tool_calls=parsed.tool_calls or None,

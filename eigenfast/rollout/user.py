@@ -6,6 +6,7 @@ A simulator answers the conversation so far with one user message, which may hol
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -79,11 +80,13 @@ class LLMUser:
         self.backend, self.tools, self.params = backend, tools or None, params
         self.system = Message(role="system", content=system_prompt)
         self.turns = 0
+        self.session = uuid.uuid4().hex  # lets a backend keep this conversation's KV between turns
 
     async def respond(self, messages: list[Message], *, seed: int | None) -> tuple[Message, list[tuple[str, str]]]:
         self.turns += 1
         view = to_chat_messages([self.system, *user_view(messages)])
-        out = await self.backend.complete(ChatRequest(messages=view, tools=self.tools, params=self.params, seed=seed))
+        out = await self.backend.complete(ChatRequest(messages=view, tools=self.tools, params=self.params, seed=seed,
+                                                      session=self.session))
         if not self.tools:
             return Message(role="user", content=out.text.strip()), []
         parsed = parse_completion(out.text, self.tools, id_prefix=f"u{self.turns}",

@@ -66,3 +66,42 @@ def test_greedy_is_deterministic_and_stop_token_ends_the_turn(backend):
         backend.stop_ids = saved
     assert c.finish_reason == "stop" and c.token_ids == a.token_ids[: j + 1]
     assert c.text == backend.tokenizer.decode(a.token_ids[:j], skip_special_tokens=False)  # stop token not in text
+
+
+def test_common_prefix():
+    from eigenfast.llm.hf import common_prefix
+
+    assert common_prefix([1, 2, 3], [1, 2, 3, 4]) == 3
+    assert common_prefix([1, 2, 3], [1, 9, 3]) == 1
+    assert common_prefix([], [1]) == 0 and common_prefix([5] * 1000 + [1], [5] * 1000 + [2]) == 1000
+
+
+def test_prefix_cache_reuses_kv_and_changes_nothing(tiny_path):
+    """Multi-turn sessions with kept KV (including a diverging turn) sample exactly what full prefill samples."""
+    plain = HFBackend(str(tiny_path))
+    cached = HFBackend(str(tiny_path), model=plain.model, tokenizer=plain.tokenizer, prefix_cache=8)
+    tok = plain.tokenizer
+
+    async def session(backend, sid, turns, diverge):
+        prompt = render_ids(tok, [{"role": "user", "content": f"hi {sid}"}], None, add_generation_prompt=True)
+        outs = []
+        for t in range(turns):
+            req = ChatRequest(messages=[], prompt_ids=prompt, params=SamplingParams(max_new_tokens=5 + sid),
+                              seed=10 * sid + t, session=f"s{sid}")
+            out = await backend.complete(req)
+            outs.append(out)
+            tail = render_ids(tok, [{"role": "user", "content": f"more {t}"}], None, add_generation_prompt=True)
+            prompt = prompt + out.token_ids + tail
+            if diverge and t == 1:
+                prompt = prompt[:3] + [7, 8] + prompt[5:]  # history rewritten: only 3 tokens reusable
+        return outs
+
+    async def run(backend):
+        return await asyncio.gather(*(session(backend, s, 4, diverge=s == 2) for s in range(4)))
+
+    ref, got = asyncio.run(run(plain)), asyncio.run(run(cached))
+    assert cached.reused_tokens > 0 and plain.reused_tokens == 0
+    for ref_outs, got_outs in zip(ref, got, strict=True):
+        for r, g in zip(ref_outs, got_outs, strict=True):
+            assert g.token_ids == r.token_ids and g.prompt_ids == r.prompt_ids
+            assert max(abs(a - b) for a, b in zip(r.logprobs, g.logprobs, strict=True)) < 1e-4

@@ -145,13 +145,18 @@ def test_cli_rollout_usage_errors(tau2_dir, tmp_path, capsys):
     assert main(["rollout", "--domain", "nope", "--data-dir", str(tau2_dir), "--out", "x", "--agent", "hf:/x"]) == 2
 
 
-def test_seeded_runs_repeat_exactly(mock_domain, tiny_hf):
-    def once():
-        got = []
-        asyncio.run(rollout(mock_domain, mock_domain.tasks, _agent(mock_domain, tiny_hf, n=6),
-                            scripted_user_factory(), out=None, samples=3, limits=Limits(max_steps=6), seed=9,
-                            progress=False, on_episode=got.append))
-        return sorted((e.id, e.seed, [s.token_ids for s in e.segments]) for e in got)
+def test_seeded_runs_repeat_exactly_with_and_without_kept_kv(mock_domain, tiny_hf):
+    from eigenfast.llm.hf import HFBackend
 
-    first, second = once(), once()
-    assert first == second and len({seed for _, seed, _ in first}) == 3
+    kept = HFBackend("tiny", model=tiny_hf.model, tokenizer=tiny_hf.tokenizer, prefix_cache=16)
+
+    def once(backend):
+        got = []
+        users = llm_user_factory(backend, mock_domain.data_dir, [], SamplingParams(max_new_tokens=6))
+        asyncio.run(rollout(mock_domain, mock_domain.tasks, _agent(mock_domain, backend, n=6), users, out=None,
+                            samples=3, limits=Limits(max_steps=8), seed=9, progress=False, on_episode=got.append))
+        return sorted((e.id, e.seed, [m.content for m in e.messages], [s.token_ids for s in e.segments]) for e in got)
+
+    first, second, third = once(tiny_hf), once(tiny_hf), once(kept)
+    assert first == second == third and len({seed for _, seed, _, _ in first}) == 3
+    assert kept.reused_tokens > 0
