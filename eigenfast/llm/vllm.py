@@ -2,7 +2,8 @@
 
 UNTESTED: vLLM cannot run on any machine this project has (no wheel in the GPU image, too large to carry), so
 this is written against vLLM's documented API (`LLM.generate` with `TokensPrompt`, `SamplingParams(logprobs=0)`,
-`LLM.apply_model`). To use a vLLM server instead, which *is* tested, run `vllm serve` and pass
+`LLM.apply_model`; with the V1 engine's worker processes, `apply_model` may need
+`VLLM_ENABLE_V1_MULTIPROCESSING=0` or vLLM's collective-RPC weight-transfer API instead). To use a vLLM server instead, which *is* tested, run `vllm serve` and pass
 `openai:MODEL@http://host:port/v1`. Importing this module does not import vLLM; constructing the backend does.
 """
 
