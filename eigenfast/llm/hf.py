@@ -7,7 +7,8 @@ own seeded generator, so an episode's tokens do not depend on which other episod
 Opt-in prefix reuse (`prefix_cache=N`): a multi-turn episode's next prompt starts with its previous prompt and
 sampled ids (token-in/token-out guarantees it), so the backend keeps each session's KV (up to N sessions, LRU)
 and prefills only what follows the longest common prefix (a user simulator, whose prompts are re-rendered
-text, still reuses everything up to its first re-tokenised turn). Rows with different cached lengths share a batch by padding inside the
+text, still reuses everything up to its first re-tokenised turn). A new session borrows the common head
+(system prompt, tool list) of the most recently kept KV. Rows with different cached lengths share a batch by padding inside the
 cache; the attention mask hides the holes. Memory per session is the model's KV for the whole conversation, so
 size N to the device.
 """
@@ -22,6 +23,8 @@ from typing import Any
 from eigenfast.llm.base import ChatRequest, Completion, SamplingParams
 from eigenfast.llm.batching import MicroBatcher
 from eigenfast.llm.template import render_ids, stop_token_ids
+
+_MIN_SHARED = 32  # tokens a new session must share with the latest kept KV to borrow it
 
 
 @dataclass
@@ -202,6 +205,7 @@ class HFBackend:
         self.prefix_cache = prefix_cache
         self.reused_tokens = 0  # prompt tokens served from a session's kept KV instead of prefilled
         self._pasts: OrderedDict[str, Past] = OrderedDict()
+        self._latest: Past | None = None  # read-only; new sessions borrow its KV for their shared head
         self._batcher: MicroBatcher[_Row, Completion] = MicroBatcher(self._run, max_batch)
 
     @property
@@ -217,9 +221,16 @@ class HFBackend:
 
     def _run(self, rows: list[_Row]) -> list[Completion]:
         for row in rows:
-            past = self._pasts.pop(row.session, None) if row.session is not None else None
+            if row.session is None:
+                continue
+            past = self._pasts.pop(row.session, None)
             if past is not None:
                 row.past, row.reuse = past, common_prefix(past.tokens, row.prompt)
+            elif self._latest is not None:  # a new conversation: share the common head (system prompt, tools)
+                reuse = common_prefix(self._latest.tokens, row.prompt)
+                if reuse >= _MIN_SHARED:
+                    row.past, row.reuse = self._latest, reuse
+            if row.past is not None:
                 self.reused_tokens += min(row.reuse, len(row.prompt) - 1)
         results = sample_batch(self.model, rows, self.stop_ids, self.pad_id, self.seed,
                                keep_kv=any(r.session is not None for r in rows))
@@ -227,7 +238,7 @@ class HFBackend:
         for row, (ids, lps, finish, past) in zip(rows, results, strict=True):
             row.past = None
             if row.session is not None and past is not None:
-                self._pasts[row.session] = past
+                self._pasts[row.session] = self._latest = past
                 while len(self._pasts) > self.prefix_cache:
                     self._pasts.popitem(last=False)
             self.generated_tokens += len(ids)

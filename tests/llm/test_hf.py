@@ -101,6 +101,18 @@ def test_prefix_cache_reuses_kv_and_changes_nothing(tiny_path):
 
     ref, got = asyncio.run(run(plain)), asyncio.run(run(cached))
     assert cached.reused_tokens > 0 and plain.reused_tokens == 0
+    # a new session borrows the head it shares with the latest kept KV (here: a long system prompt)
+    system = [{"role": "system", "content": "Follow the policy. " * 20}]
+
+    def ask(backend, i):
+        req = ChatRequest(messages=system + [{"role": "user", "content": f"q{i}"}], seed=5 + i, session=f"new{i}",
+                          params=SamplingParams(max_new_tokens=4))
+        return asyncio.run(backend.complete(req))
+
+    ask(cached, 1)
+    before = cached.reused_tokens
+    assert ask(cached, 2).token_ids == ask(plain, 2).token_ids
+    assert cached.reused_tokens - before >= 32
     for ref_outs, got_outs in zip(ref, got, strict=True):
         for r, g in zip(ref_outs, got_outs, strict=True):
             assert g.token_ids == r.token_ids and g.prompt_ids == r.prompt_ids
