@@ -25,6 +25,7 @@ from eigenfast.llm.batching import MicroBatcher
 from eigenfast.llm.template import render_ids, stop_token_ids
 
 _MIN_SHARED = 32  # tokens a new session must share with the latest kept KV to borrow it
+_PREFILL_ALONE = 64  # in a batch, a row with more new prompt tokens than this is prefilled by itself
 
 
 @dataclass
@@ -77,6 +78,10 @@ def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int, 
     from transformers import DynamicCache
 
     device = next(model.parameters()).device
+    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    if len(rows) > 1:
+        for r in rows:
+            _prefill_alone(model, r, cache_kw)
     b = len(rows)
     cached = [min(r.reuse, len(r.prompt) - 1) if r.past is not None else 0 for r in rows]
     new = [len(r.prompt) - c for r, c in zip(rows, cached, strict=True)]
@@ -113,8 +118,6 @@ def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int, 
     out_lp: list[list[float]] = [[] for _ in rows]
     finish = ["length"] * b
     alive = [r.params.max_new_tokens > 0 for r in rows]
-    # transformers 5 renamed `past_key_values` to `cache`; accept both so older versions keep working.
-    cache_kw = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     step_ids = ids
     with torch.inference_mode():
         for _ in range(max_new):
@@ -153,6 +156,31 @@ def sample_batch(model: Any, rows: list[_Row], stop_ids: set[int], pad_id: int, 
                                 .clone() for t in (k, v)))
             pasts[i] = Past(r.prompt + out_ids[i][:fed], kv)
     return [(out_ids[i], out_lp[i], finish[i], pasts[i]) for i in range(b)]
+
+
+def _prefill_alone(model: Any, row: _Row, cache_kw: str) -> None:
+    """Prefill a row's long new segment by itself, so the batch never pads long prompts: a padded batch needs
+    a [rows, len, len] attention mask (slow, memory-bound), one unpadded row takes the fused causal kernel.
+    Afterwards the row's `past` covers all of its prompt but the last token."""
+    import torch
+    from transformers import DynamicCache
+
+    c = min(row.reuse, len(row.prompt) - 1) if row.past is not None else 0
+    if len(row.prompt) - c <= _PREFILL_ALONE:
+        return
+    device = next(model.parameters()).device
+    cache = DynamicCache()
+    if c:
+        for layer, (k, v) in enumerate(row.past.kv):
+            cache.update(k[:, :, :c], v[:, :, :c], layer)
+    end = len(row.prompt) - 1
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([row.prompt[c:end]], device=device),
+                    position_ids=torch.arange(c, end, device=device)[None], use_cache=True, logits_to_keep=1,
+                    **{cache_kw: cache})
+    cache = out[cache_kw]
+    layers = len(cache.layers) if hasattr(cache, "layers") else len(cache.key_cache)
+    row.past, row.reuse = Past(row.prompt[:end], [_layer_kv(cache, i) for i in range(layers)]), end
 
 
 def _sample_rows(logits: Any, rows: list[_Row], gens: list[Any], alive: list[bool]) -> tuple[list[int], list[float]]:

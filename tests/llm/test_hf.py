@@ -14,7 +14,8 @@ def backend(tiny_path):
 
 
 def _req(i, n=12, seed=None, temperature=1.0):
-    return ChatRequest(messages=[{"role": "user", "content": "hello " * (i + 1)}],
+    # odd rows are long enough to be prefilled alone inside a batch, even rows share the padded prefill
+    return ChatRequest(messages=[{"role": "user", "content": "hello " * (i + 1 + 40 * (i % 2))}],
                        params=SamplingParams(max_new_tokens=n, temperature=temperature), seed=seed)
 
 
@@ -34,6 +35,7 @@ def test_batched_sampling_is_seeded_per_request_and_logprobs_are_exact(backend):
     before = backend.batches
     together, alone = asyncio.run(go())
     assert backend.batches - before <= 3  # five concurrent requests were batched
+    assert len(together[3].prompt_ids) > 64 > len(together[2].prompt_ids)
     assert alone.token_ids == together[3].token_ids  # partners in the batch do not change a sample
     assert together[0].token_ids != together[1].token_ids
     for out in together:
