@@ -2,7 +2,9 @@
 
 Concurrent `complete` calls are coalesced (`MicroBatcher`) into batches of up to `max_batch`, each run in a
 thread so the event loop (and the environments) keep moving. Each request samples from its
-own seeded generator, so an episode's tokens do not depend on which other episodes shared its batch.
+own seeded generator, so an episode's tokens do not depend on which other episodes shared its batch. Inside a
+batch, rows with a long new prompt segment are prefilled one at a time (no padded attention mask), then all
+rows decode together.
 
 Opt-in prefix reuse (`prefix_cache=N`): a multi-turn episode's next prompt starts with its previous prompt and
 sampled ids (token-in/token-out guarantees it), so the backend keeps each session's KV (up to N sessions, LRU)
