@@ -13,6 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("eigenfast.commands.doctor", "show which fast paths are active and why not"),
     "eval": ("eigenfast.commands.eval", "grade agents as tau²-bench does (replay-gold, ...)"),
     "rollout": ("eigenfast.commands.rollout", "run agent/user-simulator episodes on a domain, resumably"),
+    "config": ("eigenfast.commands.config", "show a resolved config (file + key=value overrides)"),
 }
 
 
@@ -21,7 +22,9 @@ class UsageError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eigenfast", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="eigenfast", description="Verified synthetic data and verifiable-reward RL for tool-using agents."
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
@@ -54,4 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Re-import so `python -m eigenfast.cli` shares one UsageError class with the subcommands.
+    from eigenfast.cli import main as _main
+
+    sys.exit(_main())

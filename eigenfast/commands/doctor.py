@@ -23,7 +23,7 @@ def _version(dist: str) -> str | None:
 
 def _probe_package(label: str, dist: str, module: str, note: str = "") -> tuple[str, bool, str | None, str]:
     if importlib.util.find_spec(module) is None:
-        return label, False, None, f"not installed (pip install {dist})"
+        return label, False, None, "; ".join(filter(None, [f"not installed (pip install {dist})", note]))
     return label, True, _version(dist), note
 
 

@@ -1,0 +1,7 @@
+"""`python -m eigenfast` is the `eigenfast` command."""
+
+import sys
+
+from eigenfast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,23 @@
+"""Shared fixtures: where the tau² data lives (never copied into the repo)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tau2_data_dir() -> Path:
+    """`EIGENFAST_TAU2_DATA`, else `../shared/tau2` beside the checkout."""
+    return Path(os.environ.get("EIGENFAST_TAU2_DATA") or REPO.parent / "shared" / "tau2")
+
+
+@pytest.fixture(scope="session")
+def tau2_dir() -> Path:
+    path = tau2_data_dir()
+    if not (path / "airline" / "tasks.json").exists():
+        pytest.skip(f"tau² data not found at {path}; set EIGENFAST_TAU2_DATA")
+    return path
