@@ -9,13 +9,10 @@ resumes from it.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import msgspec
 
 from eigenfast.cli import UsageError
 
@@ -24,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True, help="airline, retail, telecom or mock")
     parser.add_argument("--data-dir", required=True, help="the tau² data folder that holds <domain>/")
     parser.add_argument("--tasks", help="a tasks.json to use instead of <data-dir>/<domain>/tasks.json")
-    parser.add_argument("--out", help="append each task's breakdown to this JSONL file (resumes if it exists)")
+    parser.add_argument("--out", help="append each task's breakdown to this .jsonl or .msgpack file (resumes if it exists)")
     control = parser.add_mutually_exclusive_group()
     control.add_argument("--drop-last-write", action="store_true",
                          help="negative control: leave out each task's last state-changing gold call")
@@ -33,50 +30,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy-variant", default=None, help="policy variant (e.g. telecom 'workflow')")
 
 
-# ------------------------------------------------------------------------------------------ output
-class _JsonlAppender:
-    """Append-only JSONL, one flushed and fsynced line per record (stand-in until `eigenfast.io` lands)."""
-
-    def __init__(self, path: str | os.PathLike[str]):
-        self._file = open(path, "ab")
-        if self._file.tell() > 0:  # end a torn last line first, so the new records stay whole
-            with open(path, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    self._file.write(b"\n")
-
-    def write(self, record: Any) -> None:
-        self._file.write(msgspec.json.encode(record) + b"\n")
-        self._file.flush()
-        os.fsync(self._file.fileno())
-
-    def close(self) -> None:
-        self._file.close()
-
-
-try:
-    from eigenfast.io import DatasetWriter as _Writer  # type: ignore[import-not-found]
-except ImportError:
-    _Writer = _JsonlAppender  # type: ignore[assignment,misc]
-
-
-def _done(path: Path, control: str | None) -> dict[str, Any]:
-    """Records already written for this control (complete lines only), by task id: the resume point."""
+def _done(path: Path, domain: str, control: str | None) -> dict[str, Any]:
+    """Records already in `path` for this domain and control, by task id: the resume point."""
     from eigenfast.evaluation.replay import ReplayRecord
+    from eigenfast.io import read_records
 
-    done: dict[str, Any] = {}
-    if not path.exists():
-        return done
-    for line in path.read_bytes().split(b"\n"):
-        if not line.strip():
-            continue
-        try:
-            record = msgspec.json.decode(line, type=ReplayRecord)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            continue  # a torn last line from a killed run
-        if record.control == control:
-            done[record.task_id] = record
-    return done
+    return {r.task_id: r for r in read_records(path, ReplayRecord) if r.domain == domain and r.control == control}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
 
     from eigenfast.domains.loader import SPEC_MODULES, load_tau2
     from eigenfast.evaluation.replay import replay_task
+    from eigenfast.io import DatasetWriter
 
     if args.domain not in SPEC_MODULES:
         raise UsageError(f"--domain: unknown domain {args.domain!r}; expected one of {', '.join(SPEC_MODULES)}")
@@ -94,11 +54,11 @@ def run(args: argparse.Namespace) -> int:
     control = "drop" if args.drop_last_write else "perturb" if args.perturb_args else None
     domain = load_tau2(args.domain, args.data_dir, policy_variant=args.policy_variant, tasks_file=args.tasks)
     out = Path(args.out) if args.out else None
-    records = _done(out, control) if out else {}
-    writer = _Writer(out) if out else None
+    writer = DatasetWriter(out) if out else None  # first, so a torn tail is moved aside before reading
     started = time.perf_counter()
     fresh = 0
     try:
+        records = _done(out, domain.name, control) if out else {}
         for task in tqdm(domain.tasks, desc=f"replay-gold {domain.name}", unit="task", disable=not sys.stderr.isatty()):
             if task.id in records:
                 continue

@@ -23,8 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from eigenfast.evaluation import is_success, pass_hat_k
     from eigenfast.evaluation.tau2_results import write_results
+    from eigenfast.io import read_records
     from eigenfast.records import Episode
-    from eigenfast.rollout import Scorer, rollout, sink
+    from eigenfast.rollout import Scorer, rollout
 
     if args.trials < 1:
         raise UsageError("--trials must be >= 1")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         summary = asyncio.run(go())
         failed += summary.failed
         wanted = {t.id for t in setup.tasks}
-        episodes = [e for e in sink.read_records(episodes_path, Episode)
+        episodes = [e for e in read_records(episodes_path, Episode)
                     if e.task_id in wanted and e.sample_idx < args.trials]
         successes: dict[str, list[bool]] = {}
         for e in episodes:

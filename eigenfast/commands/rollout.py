@@ -1,6 +1,6 @@
 """`eigenfast rollout`: run N tasks x G samples of agent <-> user simulator <-> environment episodes.
 
-Episodes stream into an append-only JSONL file; rerunning the same command resumes where it stopped.
+Episodes stream into an append-only dataset (`eigenfast.io`: .jsonl or .msgpack); rerunning the same command resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain", required=True, help="airline | retail | telecom | mock")
     parser.add_argument("--samples", type=int, default=1, help="episodes per task (G)")
-    parser.add_argument("--out", required=True, help="episodes file (.jsonl), appended to and resumed")
+    parser.add_argument("--out", required=True, help="episodes file (.jsonl or .msgpack), appended to and resumed")
     parser.add_argument("--no-score", action="store_true", help="write episodes without rewards")
     add_common_arguments(parser)
 
@@ -89,9 +89,9 @@ class Setup:
         self.limits = Limits(max_steps=args.max_steps, max_errors=args.max_errors, timeout_s=args.timeout)
 
     def _user(self, args: argparse.Namespace, params: Any) -> Any:
+        from eigenfast.io import read_records
         from eigenfast.llm import load_backend, parse_spec
         from eigenfast.records import Episode
-        from eigenfast.rollout import sink
         from eigenfast.rollout.user import llm_user_factory, replay_user_factory, scripted_user_factory
 
         spec = args.user.removeprefix("llm:")
@@ -101,7 +101,7 @@ class Setup:
             path = Path(spec.removeprefix("replay:"))
             if not path.exists():
                 raise UsageError(f"--user {args.user}: no such episodes file {path}")
-            return replay_user_factory({e.task_id: e.messages for e in sink.read_records(path, Episode)})
+            return replay_user_factory({e.task_id: e.messages for e in read_records(path, Episode)})
         try:
             parse_spec(spec)
         except ValueError as exc:

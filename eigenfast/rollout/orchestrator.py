@@ -1,7 +1,7 @@
 """Many episodes at once: N tasks x G samples as asyncio tasks under a concurrency limit.
 
-Finished episodes are scored and appended to the output file as they finish, so a killed run loses at most
-the episodes in flight; a restart skips every episode id already in the file (no duplicates). Episodes that
+Finished episodes are scored and appended to the output dataset (`eigenfast.io`) as they finish, so a killed
+run loses at most the episodes in flight; a restart skips every episode id already in the file (no duplicates). Episodes that
 end in `infrastructure_error` are reported but not written, so the next run retries them. Each episode's seed
 derives from the run seed, the task id and the sample index, so reruns are reproducible.
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eigenfast.io import DatasetWriter, done_ids
 from eigenfast.records import Episode, Task
-from eigenfast.rollout import sink
 from eigenfast.rollout.agent import LLMAgent
 from eigenfast.rollout.episode import DEFAULT_LIMITS, Limits, episode_id, run_episode
 from eigenfast.rollout.scoring import Scorer
@@ -47,10 +47,10 @@ async def rollout(domain: Any, tasks: Sequence[Task], agent: LLMAgent, user_fact
                   on_episode: Callable[[Episode], None] | None = None) -> RolloutSummary:
     """Run every (task, sample) pair not yet in `out`; `scorer=None` writes unscored episodes."""
     summary = RolloutSummary()
-    done = sink.done_ids(out) if out is not None else set()
+    done = done_ids(out) if out is not None else set()
     jobs = [(t, k) for t in tasks for k in range(samples) if episode_id(t.id, k) not in done]
     summary.skipped = len(tasks) * samples - len(jobs)
-    writer = sink.open_writer(out) if out is not None else None
+    writer = DatasetWriter(out) if out is not None else None
     limit = asyncio.Semaphore(concurrency)
     bar = _progress(len(jobs), progress)
     start = time.perf_counter()

@@ -11,6 +11,7 @@ import pytest
 from eigenfast.cli import main
 from eigenfast.domains import load_tau2
 from eigenfast.evaluation.replay import play, replay_task
+from eigenfast.io import TornRecordWarning, read_records
 from eigenfast.records import Action
 
 DOMAINS = ["airline", "retail", "telecom", "mock"]
@@ -121,19 +122,25 @@ def test_cli_usage_errors(tau2_dir, tmp_path):
 
 def test_cli_resumes_after_a_torn_last_line(tau2_dir, tmp_path, capsys):
     out = tmp_path / "results.jsonl"
-    out.write_bytes(b'{"domain": "mock", "task_id": "upd')  # a run killed mid-write
+    torn = b'{"domain": "mock", "task_id": "upd'  # a run killed mid-write
+    out.write_bytes(torn)
     args = ["eval", "replay-gold", "--domain", "mock", "--data-dir", str(tau2_dir), "--out", str(out)]
-
-    def whole_records():
-        records = []
-        for line in out.read_bytes().split(b"\n"):
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                pass  # the torn line (kept in place, or moved aside by the dataset writer)
-        return records
-
-    assert main(args) == 0
-    assert [r["reward"] for r in whole_records()] == [1.0]
+    with pytest.warns(TornRecordWarning, match=r"\.torn"):
+        assert main(args) == 0
+    assert (tmp_path / "results.jsonl.torn").read_bytes() == torn  # moved aside, not lost
+    assert [r["reward"] for r in read_records(out)] == [1.0]
     assert main(args) == 0  # resumed: not replayed twice
-    assert len(whole_records()) == 1
+    assert len(list(read_records(out))) == 1
+
+
+def test_cli_keeps_domains_apart_in_one_out_file(tau2_dir, tmp_path, capsys):
+    """airline and retail share task ids ('11', ...): one domain's records never stand in for the other's."""
+    out = tmp_path / "results.jsonl"
+    for name in ("airline", "retail"):
+        task = next(t for t in json.loads((tau2_dir / name / "tasks.json").read_text()) if t["id"] == "11")
+        (tmp_path / f"{name}.json").write_text(json.dumps([task]))
+    runs = [["eval", "replay-gold", "--domain", name, "--data-dir", str(tau2_dir), "--tasks",
+             str(tmp_path / f"{name}.json"), "--out", str(out)] for name in ("airline", "retail")]
+    for args in runs * 2:
+        assert main(args) == 0
+    assert sorted((r["domain"], r["task_id"]) for r in read_records(out)) == [("airline", "11"), ("retail", "11")]

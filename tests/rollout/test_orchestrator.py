@@ -12,9 +12,10 @@ import pytest
 from rollout_checks import assert_well_formed
 
 from eigenfast.cli import main
+from eigenfast.io import TornRecordWarning, read_records
 from eigenfast.llm.base import SamplingParams
 from eigenfast.records import Episode
-from eigenfast.rollout import Limits, LLMAgent, Scorer, rollout, sink
+from eigenfast.rollout import Limits, LLMAgent, Scorer, rollout
 from eigenfast.rollout.user import llm_user_factory, scripted_user_factory
 
 
@@ -30,7 +31,7 @@ def test_mock_rollout_scored_streamed_and_resumed(mock_domain, tiny_hf, tmp_path
     s = asyncio.run(rollout(mock_domain, mock_domain.tasks, agent, scripted_user_factory(), samples=3,
                             scorer=Scorer(mock_domain), **kw))
     assert s.written == 3 and s.failed == 0 and s.agent_tokens > 0
-    eps = sink.read_records(out, Episode)
+    eps = list(read_records(out, Episode))
     assert sorted(e.id for e in eps) == [f"{mock_domain.tasks[0].id}#{k}" for k in range(3)]
     assert len({e.seed for e in eps}) == 3
     for ep in eps:
@@ -42,7 +43,7 @@ def test_mock_rollout_scored_streamed_and_resumed(mock_domain, tiny_hf, tmp_path
     # a rerun with more samples only adds the missing ones
     s2 = asyncio.run(rollout(mock_domain, mock_domain.tasks, agent, scripted_user_factory(), samples=5, **kw))
     assert (s2.skipped, s2.written) == (3, 2)
-    assert len({e.id for e in sink.read_records(out, Episode)}) == 5 == len(sink.read_records(out))
+    assert len({e.id for e in read_records(out, Episode)}) == 5 == len(list(read_records(out)))
 
 
 def test_tiny_llm_user_gibberish_ends_by_limits(mock_domain, tiny_hf):
@@ -105,17 +106,19 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tiny_path, tau2_dir, 
         proc.wait()
     before = [line for line in _lines(out) if line]
     assert 3 <= len(before) < 12
-    with open(out, "ab") as f:  # what a kill in the middle of a write leaves behind
-        f.write(b'{"task_id":"update_task_with_init')
-    with pytest.warns(UserWarning, match="torn"):
-        assert len(sink.read_records(out)) == len(before)
+    torn = b'{"task_id":"update_task_with_init'  # what a kill in the middle of a write leaves behind
+    with open(out, "ab") as f:
+        f.write(torn)
+    with pytest.warns(TornRecordWarning, match="torn"):
+        assert len(list(read_records(out))) == len(before)
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "TornRecordWarning" in done.stderr and out.with_name(out.name + ".torn").read_bytes() == torn
     after = [line for line in _lines(out) if line]
     assert after[: len(before)] == before  # finished episodes are untouched
     ids = [json.loads(line)["id"] for line in after]
     assert len(ids) == len(set(ids)) == 12
-    for ep in sink.read_records(out, Episode):
+    for ep in read_records(out, Episode):
         assert ep.termination in ("max_steps", "too_many_errors", "user_stop")
 
 

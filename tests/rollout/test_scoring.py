@@ -1,28 +1,8 @@
 import sys
 import types
 
-import pytest
-
 from eigenfast.records import Checker, Episode, Message, Task, UserScenario
-from eigenfast.rollout import sink
 from eigenfast.rollout.scoring import Scorer, checker_reward
-
-
-def test_writer_appends_and_cuts_a_torn_tail(tmp_path):
-    path = tmp_path / "d" / "eps.jsonl"
-    with sink.open_writer(path) as w:
-        w.write(Episode(task_id="t", messages=[], id="t#0"))
-    with open(path, "ab") as f:
-        f.write(b'{"task_id": "t", "id": "t#1", "mess')
-    assert sink.done_ids(path) == {"t#0"}
-    with pytest.warns(UserWarning, match="torn"):
-        w = sink.open_writer(path)
-    w.write(Episode(task_id="t", messages=[], id="t#1"))
-    w.close()
-    assert [e.id for e in sink.read_records(path, Episode)] == ["t#0", "t#1"]
-    path.write_bytes(b'{"id": "a"}\nnot json\n{"id": "b"}\n')
-    with pytest.raises(ValueError, match="line 2 is corrupt"):
-        sink.read_records(path)
 
 
 def test_checker_reward_shapes():
