@@ -17,17 +17,6 @@ def tiny_tokenizer(tiny_path):
 
 
 @pytest.fixture(scope="session")
-def tau2_dir():
-    import os
-    from pathlib import Path
-
-    path = Path(os.environ.get("EIGENFAST_TAU2_DATA", Path(__file__).resolve().parents[2].parent / "shared" / "tau2"))
-    if not (path / "mock").is_dir():
-        pytest.skip(f"tau² data not found at {path}: set EIGENFAST_TAU2_DATA")
-    return path
-
-
-@pytest.fixture(scope="session")
 def mock_domain(tau2_dir):
     from eigenfast.domains import load_tau2
 
