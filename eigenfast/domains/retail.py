@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable
 from typing import Any
 
-from eigenfast.domains.airline import calculate_expression
+from eigenfast.domains.calculator import calculate_expression
 from eigenfast.domains.spec import DomainSpec
 from eigenfast.domains.toolkit import ToolError, Toolkit, tool
 
