@@ -12,12 +12,12 @@ accents, and the stored (canonical) id is what gets written.
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Literal
 
 import msgspec
 
 from eigenfast.domains.calculator import calculate_expression
+from eigenfast.domains.matching import fold
 from eigenfast.domains.spec import DomainSpec
 from eigenfast.domains.toolkit import ToolError, Toolkit, tool
 
@@ -81,11 +81,6 @@ class Payment(msgspec.Struct):
 
 
 # ------------------------------------------------------------------------------------------- id matching
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text.strip())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-
-
 def _resolve(table: dict[str, Any], key: str) -> str | None:
     """The stored key matching `key` exactly, or up to surrounding spaces, case and accents."""
     if key in table:
@@ -93,8 +88,8 @@ def _resolve(table: dict[str, Any], key: str) -> str | None:
     stripped = key.strip()
     if stripped in table:
         return stripped
-    folded = _fold(stripped)
-    return next((candidate for candidate in table if _fold(candidate) == folded), None)
+    folded = fold(stripped)
+    return next((candidate for candidate in table if fold(candidate) == folded), None)
 
 
 # ------------------------------------------------------------------------------------- result shaping
@@ -143,26 +138,22 @@ class AgentTools(Toolkit):
     """The airline agent's tools over one environment's DB."""
 
     # ------------------------------------------------------------------------------------ lookups
+    def _row(self, table: str, key: str, what: str) -> tuple[str, dict[str, Any]]:
+        """(stored key, record) of `table` matching `key` as `_resolve` does; `{what} {key} not found` if none."""
+        rows = self.db.data[table]
+        stored = _resolve(rows, key)
+        if stored is None:
+            raise ToolError(f"{what} {key} not found")
+        return stored, rows[stored]
+
     def _user(self, user_id: str) -> tuple[str, dict[str, Any]]:
-        users = self.db.data["users"]
-        key = _resolve(users, user_id)
-        if key is None:
-            raise ToolError(f"User {user_id} not found")
-        return key, users[key]
+        return self._row("users", user_id, "User")
 
     def _reservation(self, reservation_id: str) -> tuple[str, dict[str, Any]]:
-        reservations = self.db.data["reservations"]
-        key = _resolve(reservations, reservation_id)
-        if key is None:
-            raise ToolError(f"Reservation {reservation_id} not found")
-        return key, reservations[key]
+        return self._row("reservations", reservation_id, "Reservation")
 
     def _flight(self, flight_number: str) -> tuple[str, dict[str, Any]]:
-        flights = self.db.data["flights"]
-        key = _resolve(flights, flight_number)
-        if key is None:
-            raise ToolError(f"Flight {flight_number} not found")
-        return key, flights[key]
+        return self._row("flights", flight_number, "Flight")
 
     def _flight_day(self, flight_number: str, date: str) -> tuple[str, dict[str, Any]]:
         key, flight = self._flight(flight_number)

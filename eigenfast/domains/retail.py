@@ -18,11 +18,11 @@ tau²'s `model_dump` output (field order, optional fields as null) so a model se
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from eigenfast.domains.calculator import calculate_expression
+from eigenfast.domains.matching import fold
 from eigenfast.domains.spec import DomainSpec
 from eigenfast.domains.toolkit import ToolError, Toolkit, tool
 
@@ -31,12 +31,6 @@ CANCEL_REASONS = ("no longer needed", "ordered by mistake")
 _ORDER_FIELDS = ("order_id", "user_id", "address", "items", "status", "fulfillments", "payment_history")
 _ORDER_OPTIONAL_FIELDS = ("cancel_reason", "exchange_items", "exchange_new_items", "exchange_payment_method_id",
                           "exchange_price_difference", "return_items", "return_payment_method_id")  # fmt: skip
-
-
-def _fold(text: str) -> str:
-    """Case- and accent-insensitive form used by the user lookups (as tau²-bench compares names and emails)."""
-    decomposed = unicodedata.normalize("NFD", text.strip())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def _address(address1: str, address2: str, city: str, state: str, country: str, zip: str) -> dict[str, str]:
@@ -65,6 +59,14 @@ def _check_items_in_order(order: dict[str, Any], item_ids: list[str], message: C
             raise ToolError(message(item_id))
 
 
+def _present(table: dict[str, Any], key: str, message: str) -> dict[str, Any]:
+    """`table[key]`, or the ToolError tau² raises when it is missing."""
+    record = table.get(key)
+    if record is None:
+        raise ToolError(message)
+    return record
+
+
 def _first_item(items: list[dict[str, Any]], item_id: str) -> dict[str, Any]:
     return next(item for item in items if item["item_id"] == item_id)
 
@@ -74,34 +76,19 @@ class AgentTools(Toolkit):
 
     # ------------------------------------------------------------------------------------ lookups
     def _order(self, order_id: str) -> dict[str, Any]:
-        order = self.db.data["orders"].get(order_id)
-        if order is None:
-            raise ToolError("Order not found")
-        return order
+        return _present(self.db.data["orders"], order_id, "Order not found")
 
     def _user(self, user_id: str) -> dict[str, Any]:
-        user = self.db.data["users"].get(user_id)
-        if user is None:
-            raise ToolError("User not found")
-        return user
+        return _present(self.db.data["users"], user_id, "User not found")
 
     def _product(self, product_id: str) -> dict[str, Any]:
-        product = self.db.data["products"].get(product_id)
-        if product is None:
-            raise ToolError("Product not found")
-        return product
+        return _present(self.db.data["products"], product_id, "Product not found")
 
     def _variant(self, product_id: str, item_id: str) -> dict[str, Any]:
-        variant = self._product(product_id)["variants"].get(item_id)
-        if variant is None:
-            raise ToolError("Variant not found")
-        return variant
+        return _present(self._product(product_id)["variants"], item_id, "Variant not found")
 
     def _payment_method(self, user_id: str, payment_method_id: str) -> dict[str, Any]:
-        method = self._user(user_id)["payment_methods"].get(payment_method_id)
-        if method is None:
-            raise ToolError("Payment method not found")
-        return method
+        return _present(self._user(user_id)["payment_methods"], payment_method_id, "Payment method not found")
 
     def _price_difference(
         self, order: dict[str, Any], item_ids: list[str], new_item_ids: list[str], *, reject_same: bool
@@ -131,9 +118,9 @@ class AgentTools(Toolkit):
         Args:
             email: The customer's email, e.g. 'jane.doe1234@example.com'.
         """
-        wanted = _fold(email)
+        wanted = fold(email)
         for user_id, user in self.db.data["users"].items():
-            if _fold(user["email"]) == wanted:
+            if fold(user["email"]) == wanted:
                 return user_id
         raise ToolError("User not found")
 
@@ -147,12 +134,12 @@ class AgentTools(Toolkit):
             last_name: The customer's last name, e.g. 'Doe'.
             zip: The zip code of the customer's default address, e.g. '10001'.
         """
-        first, last = _fold(first_name), _fold(last_name)
+        first, last = fold(first_name), fold(last_name)
         for user_id, user in self.db.data["users"].items():
             name = user["name"]
             if (
-                _fold(name["first_name"]) == first
-                and _fold(name["last_name"]) == last
+                fold(name["first_name"]) == first
+                and fold(name["last_name"]) == last
                 and user["address"]["zip"] == zip
             ):
                 return user_id

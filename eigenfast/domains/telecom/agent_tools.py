@@ -10,11 +10,11 @@ customer and the bill count, so two environments given the same calls end in the
 from __future__ import annotations
 
 import hashlib
-import unicodedata
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 
+from eigenfast.domains.matching import fold
 from eigenfast.domains.toolkit import ToolError, Toolkit, function, tool
 
 TODAY = date(2025, 2, 25)  # tau²'s frozen "today" for the telecom domain
@@ -28,12 +28,6 @@ ID_TABLES = (("L", "lines", "line_id", "Line"), ("D", "devices", "device_id", "D
 def phone_digits(phone_number: str) -> str:
     """A phone number's digits only: '555-123-2002', '(555) 123 2002' and '5551232002' are one number."""
     return "".join(ch for ch in phone_number if ch.isdigit())
-
-
-def fold(text: str) -> str:
-    """Case- and accent-insensitive form of a name (tau² matches spoken names this way)."""
-    decomposed = unicodedata.normalize("NFD", text.strip())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def find(db: dict[str, Any], table: str, key: str, value: str, kind: str) -> tuple[int, dict[str, Any]]:
@@ -103,6 +97,14 @@ class AgentTools(Toolkit):
         line = self.db.edit("lines", index)
         line.update(changes)
         return line
+
+    def _set_roaming(self, customer_id: str, line_id: str, enabled: bool) -> str:
+        index, line = self._target_line(customer_id, line_id)
+        state = "enabled" if enabled else "disabled"
+        if line["roaming_enabled"] == enabled:
+            return f"Roaming was already {state}"
+        self._edit_line(index, roaming_enabled=enabled)
+        return f"Roaming {state} successfully"
 
     def _new_bill_id(self, customer_id: str) -> str:
         """A fresh 'B' + 8 hex id, fixed by the customer and the number of bills so far."""
@@ -273,11 +275,7 @@ class AgentTools(Toolkit):
             customer_id: The ID of the customer who owns the line.
             line_id: The ID of the line.
         """
-        index, line = self._target_line(customer_id, line_id)
-        if line["roaming_enabled"]:
-            return "Roaming was already enabled"
-        self._edit_line(index, roaming_enabled=True)
-        return "Roaming enabled successfully"
+        return self._set_roaming(customer_id, line_id, True)
 
     @tool("write")
     def disable_roaming(self, customer_id: str, line_id: str) -> str:
@@ -287,11 +285,7 @@ class AgentTools(Toolkit):
             customer_id: The ID of the customer who owns the line.
             line_id: The ID of the line.
         """
-        index, line = self._target_line(customer_id, line_id)
-        if not line["roaming_enabled"]:
-            return "Roaming was already disabled"
-        self._edit_line(index, roaming_enabled=False)
-        return "Roaming disabled successfully"
+        return self._set_roaming(customer_id, line_id, False)
 
     @tool("write")
     def refuel_data(self, customer_id: str, line_id: str, gb_amount: float) -> dict[str, Any]:

@@ -73,6 +73,11 @@ class UserTools(Toolkit):
             self._search()
         return state
 
+    def _turn(self, field: str, on: bool, search: bool) -> None:
+        """Set `field` as tau² does: toggle it, and toggle it back if that left it wrong."""
+        if self._toggle(field, search) != on:
+            self._toggle(field, search)
+
     def _toggle_airplane_mode(self) -> bool:
         turning_on = not self._device["airplane_mode"]
         changes: dict[str, Any] = {"airplane_mode": turning_on}
@@ -440,32 +445,27 @@ class UserTools(Toolkit):
 
     @function
     def turn_data_off(self) -> str:
-        if self._toggle("data_enabled", search=True):
-            self._toggle("data_enabled", search=True)
+        self._turn("data_enabled", False, search=True)
         return "Data connection broken."
 
     @function
     def turn_roaming_on(self) -> str:
-        if not self._toggle("roaming_enabled", search=True):
-            self._toggle("roaming_enabled", search=True)
+        self._turn("roaming_enabled", True, search=True)
         return "Data Roaming is now ON."
 
     @function
     def turn_roaming_off(self) -> str:
-        if self._toggle("roaming_enabled", search=True):
-            self._toggle("roaming_enabled", search=True)
+        self._turn("roaming_enabled", False, search=True)
         return "Data Roaming is now OFF."
 
     @function
     def turn_data_saver_mode_on(self) -> str:
-        if not self._toggle("data_saver_mode", search=False):
-            self._toggle("data_saver_mode", search=False)
+        self._turn("data_saver_mode", True, search=False)
         return "Data Saver Mode is now ON."
 
     @function
     def turn_data_saver_mode_off(self) -> str:
-        if self._toggle("data_saver_mode", search=False):
-            self._toggle("data_saver_mode", search=False)
+        self._turn("data_saver_mode", False, search=False)
         return "Data Saver Mode is now OFF."
 
     @function
