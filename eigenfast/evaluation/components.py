@@ -25,6 +25,11 @@ def _items(value: Any) -> list[Any]:
     return [] if value is None or value is UNSET else list(value)
 
 
+def requestor_of(action: Action) -> str:
+    """Who makes a gold call: tau² defaults to the agent ("assistant")."""
+    return action.requestor if action.requestor is not UNSET else "assistant"
+
+
 @dataclass
 class EnvOutcome:
     """DB and ENV_ASSERTION together, as tau² computes them from the same replayed environment."""
@@ -39,9 +44,8 @@ def replay_gold_actions(env: Environment, actions: list[Action]) -> list[dict[st
     """Run the gold actions as tau² does (no sync, exceptions ignored); returns the failed state-changing ones."""
     failed = []
     for action in actions:
-        requestor = action.requestor if action.requestor is not UNSET else "assistant"
         try:
-            env.call_raw(action.name, dict(action.arguments), requestor)
+            env.call_raw(action.name, dict(action.arguments), requestor_of(action))
         except Exception as exc:
             if env.has_tool(action.name) and not env.mutates(action.name):
                 continue
@@ -143,6 +147,7 @@ __all__ = [
     "nl_assertion_component",
     "predicted_env",
     "replay_gold_actions",
+    "requestor_of",
     "run_env_assertions",
     "trajectory_tool_calls",
 ]

@@ -23,7 +23,12 @@ from msgspec import UNSET
 
 from eigenfast.domains.environment import Environment
 from eigenfast.domains.loader import Domain
-from eigenfast.evaluation.components import action_matches, run_env_assertions, trajectory_tool_calls
+from eigenfast.evaluation.components import (
+    action_matches,
+    requestor_of,
+    run_env_assertions,
+    trajectory_tool_calls,
+)
 from eigenfast.evaluation.metrics import is_success
 from eigenfast.evaluation.reward import ALL_COMPONENTS, evaluate_episode
 from eigenfast.records import Action, Message, Task, ToolCall
@@ -56,10 +61,6 @@ class Episode:
     modified: dict[str, Any] | None = None
 
 
-def _requestor(action: Action) -> str:
-    return action.requestor if action.requestor is not UNSET else "assistant"
-
-
 def _history(task: Task) -> list[Message]:
     state = task.initial_state
     if state in (None, UNSET) or state.message_history in (None, UNSET):
@@ -87,9 +88,9 @@ def play(domain: Domain, task: Task, actions: list[Action] | None = None) -> Epi
     env = domain.make_env(task)
     messages = _history(task)
     for i, action in enumerate(_actions(task) if actions is None else actions):
-        role = "user" if _requestor(action) == "user" else "assistant"
+        role = "user" if requestor_of(action) == "user" else "assistant"
         call = ToolCall(id=f"gold_{i}", name=action.name, arguments=dict(action.arguments),
-                        requestor=_requestor(action))
+                        requestor=requestor_of(action))
         messages.append(Message(role=role, tool_calls=[call]))
         messages.append(env.call_tool(call))
     messages.append(Message(role="user", content="###STOP###"))
@@ -167,7 +168,7 @@ def _candidates(domain: Domain, env: Environment, action: Action, path: tuple[An
     if not isinstance(value, str):
         return []
     out: list[Any] = []
-    kit = env.toolkit(_requestor(action))
+    kit = env.toolkit(requestor_of(action))
     spec = kit.specs().get(action.name) if kit is not None else None
     if spec is not None and len(path) == 1:
         out.extend(v for v in _literals(spec.hints.get(path[0])) if v != value)
@@ -200,7 +201,7 @@ def _with_leaf(arguments: dict[str, Any], path: tuple[Any, ...], new: Any) -> di
 def perturb_action(domain: Domain, env: Environment, action: Action) -> tuple[Action, dict[str, Any]] | None:
     """The action with one argument changed so that the call still succeeds on `env` but ends in another state."""
     reference = env.fork()
-    reference.call(action.name, dict(action.arguments), _requestor(action))
+    reference.call(action.name, dict(action.arguments), requestor_of(action))
     target = reference.state_hash()
     tries = 0
     for path, key, value in _leaves(action.arguments, ""):
@@ -210,7 +211,7 @@ def perturb_action(domain: Domain, env: Environment, action: Action) -> tuple[Ac
                 return None
             arguments = _with_leaf(action.arguments, path, candidate)
             trial = env.fork()
-            if trial.call(action.name, arguments, _requestor(action)).error or trial.state_hash() == target:
+            if trial.call(action.name, arguments, requestor_of(action)).error or trial.state_hash() == target:
                 continue
             changed = msgspec.structs.replace(action, arguments=arguments)
             return changed, {"path": list(path), "from": value, "to": candidate}
@@ -230,7 +231,7 @@ def modified_actions(domain: Domain, task: Task, control: Control) -> tuple[list
     if control == "drop":
         return actions[:index] + actions[index + 1:], {**info, "change": "dropped"}
     for earlier in actions[:index]:  # the state the call meets in the episode
-        probe.call(earlier.name, dict(earlier.arguments), _requestor(earlier))
+        probe.call(earlier.name, dict(earlier.arguments), requestor_of(earlier))
     found = perturb_action(domain, probe, action)
     if found is None:
         return actions, {**info, "change": "no valid perturbation found"}
