@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from tool_checks import ok
 
 from eigenfast.domains import load_tau2
 from eigenfast.domains.airline import NOW, SPEC, AgentTools, complete_db
@@ -51,14 +52,6 @@ def tools(base: Base, base_bytes: bytes):
 def call(tools: AgentTools, name: str, **arguments: Any) -> ToolResult:
     """Call as a model does: JSON-encoded arguments through the toolkit's error-wrapping entry point."""
     return tools.call(name, json.dumps(arguments))
-
-
-def ok(result: ToolResult) -> Any:
-    assert not result.error, result.content
-    try:
-        return json.loads(result.content)
-    except json.JSONDecodeError:
-        return result.content
 
 
 def err(result: ToolResult) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tool_checks import ok
 
 from eigenfast.domains import load_tau2
 from eigenfast.domains.retail import SPEC, AgentTools
@@ -62,14 +63,6 @@ def base_untouched(request: pytest.FixtureRequest):
 @pytest.fixture
 def tools(base: Base) -> AgentTools:
     return AgentTools(base.store())
-
-
-def ok(result: ToolResult) -> Any:
-    assert not result.error, result.content
-    try:
-        return json.loads(result.content)
-    except json.JSONDecodeError:
-        return result.content
 
 
 def fails(tools: AgentTools, name: str, message: str, **arguments: Any) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tool_checks import ok
 
 from eigenfast.domains.loader import parse_db_file
 from eigenfast.domains.store import Base
@@ -31,14 +32,6 @@ def base(telecom_dir: Path) -> Base:
 @pytest.fixture
 def kit(base: Base) -> AgentTools:
     return AgentTools(base.store())
-
-
-def ok(result: ToolResult) -> Any:
-    assert not result.error, result.content
-    try:
-        return json.loads(result.content)
-    except json.JSONDecodeError:
-        return result.content
 
 
 def err(result: ToolResult) -> str:

@@ -1,19 +1,6 @@
+"""Rollout fixtures: the mock domain, and the tiny model behind an hf backend."""
+
 import pytest
-
-from eigenfast.llm.tiny import save_tiny_model
-
-
-@pytest.fixture(scope="session")
-def tiny_path(tmp_path_factory):
-    """A tiny random Qwen2 model + locally trained tokenizer, saved once per session."""
-    return save_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
-
-
-@pytest.fixture(scope="session")
-def tiny_tokenizer(tiny_path):
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(tiny_path)
 
 
 @pytest.fixture(scope="session")
