@@ -54,7 +54,10 @@ def run(args: argparse.Namespace) -> int:
     control = "drop" if args.drop_last_write else "perturb" if args.perturb_args else None
     domain = load_tau2(args.domain, args.data_dir, policy_variant=args.policy_variant, tasks_file=args.tasks)
     out = Path(args.out) if args.out else None
-    writer = DatasetWriter(out) if out else None  # first, so a torn tail is moved aside before reading
+    try:
+        writer = DatasetWriter(out) if out else None  # first, so a torn tail is moved aside before reading
+    except ValueError as exc:  # not a dataset format
+        raise UsageError(f"--out: {exc}") from None
     started = time.perf_counter()
     fresh = 0
     try:

@@ -118,6 +118,7 @@ def test_cli_usage_errors(tau2_dir, tmp_path):
     assert main(["eval", "replay-gold", "--domain", "nope", "--data-dir", str(tau2_dir)]) == 2
     assert main(["eval", "replay-gold", "--domain", "mock", "--data-dir", str(tmp_path)]) == 2
     assert main(["eval"]) == 2
+    assert main(["eval", "replay-gold", "--domain", "mock", "--data-dir", str(tau2_dir), "--out", str(tmp_path / "r.txt")]) == 2
 
 
 def test_cli_resumes_after_a_torn_last_line(tau2_dir, tmp_path, capsys):
