@@ -1,6 +1,7 @@
 """`eigenfast rollout`: run N tasks x G samples of agent <-> user simulator <-> environment episodes.
 
-Episodes stream into an append-only dataset (`eigenfast.io`: .jsonl or .msgpack); rerunning the same command resumes where it stopped.
+Episodes stream into an append-only dataset (`eigenfast.io`: .jsonl or .msgpack); rerunning the same command
+resumes where it stopped.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """Many episodes at once: N tasks x G samples as asyncio tasks under a concurrency limit.
 
 Finished episodes are scored and appended to the output dataset (`eigenfast.io`) as they finish, so a killed
-run loses at most the episodes in flight; a restart skips every episode id already in the file (no duplicates). Episodes that
-end in `infrastructure_error` are reported but not written, so the next run retries them. Each episode's seed
-derives from the run seed, the task id and the sample index, so reruns are reproducible.
+run loses at most the episodes in flight; a restart skips every episode id already in the file (no
+duplicates). Episodes that end in `infrastructure_error` are reported but not written, so the next run retries
+them. Each episode's seed derives from the run seed, the task id and the sample index, so reruns are
+reproducible.
 """
 
 from __future__ import annotations
