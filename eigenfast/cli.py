@@ -11,6 +11,8 @@ import sys
 # name -> (module, one-line help). Modules import lazily so `eigenfast --help` stays instant.
 COMMANDS: dict[str, tuple[str, str]] = {
     "doctor": ("eigenfast.commands.doctor", "show which fast paths are active and why not"),
+    "eval": ("eigenfast.commands.eval", "grade agents as tau²-bench does (replay-gold, ...)"),
+    "rollout": ("eigenfast.commands.rollout", "run agent/user-simulator episodes on a domain, resumably"),
     "config": ("eigenfast.commands.config", "show a resolved config (file + key=value overrides)"),
 }
 

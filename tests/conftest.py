@@ -1,4 +1,4 @@
-"""Shared fixtures: where the tau² data lives (never copied into the repo)."""
+"""Shared fixtures: where the tau² data lives (never copied into the repo), and a tiny model built locally."""
 
 from __future__ import annotations
 
@@ -21,3 +21,18 @@ def tau2_dir() -> Path:
     if not (path / "airline" / "tasks.json").exists():
         pytest.skip(f"tau² data not found at {path}; set EIGENFAST_TAU2_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_path(tmp_path_factory) -> Path:
+    """A tiny random Qwen2 model + locally trained tokenizer, saved once per session."""
+    from eigenfast.llm.tiny import save_tiny_model
+
+    return save_tiny_model(tmp_path_factory.getbasetemp() / "tiny-model")
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_path)

@@ -92,7 +92,12 @@ class Toolkit:
 
     @classmethod
     def functions(cls) -> dict[str, Callable[..., Any]]:
-        return {n: getattr(cls, n) for n in dir(cls) if getattr(getattr(cls, n), "__eigenfast_function__", False)}
+        cached = cls.__dict__.get("_functions")
+        if cached is None:
+            cached = {n: getattr(cls, n) for n in dir(cls)
+                      if getattr(getattr(cls, n), "__eigenfast_function__", False)}
+            cls._functions = cached
+        return cached
 
     @classmethod
     def has_tool(cls, name: str) -> bool:
@@ -118,9 +123,7 @@ class Toolkit:
         try:
             kwargs = coerce_arguments(spec, arguments)
             value = spec.fn(self, **kwargs)
-        except ToolError as exc:
-            return ToolResult(f"Error: {exc}", error=True)
-        except (TypeError, ValueError, KeyError) as exc:
+        except Exception as exc:  # as tau²: any failure is the error observation the model sees
             return ToolResult(f"Error: {exc}", error=True)
         return ToolResult(to_content(value))
 
