@@ -1,0 +1,186 @@
+"""The seccomp-bpf policy every checker child runs under, compiled to a classic-BPF program.
+
+One source of truth for both server paths: the C++ fork-server and the pure-Python fallback install the same
+bytes (after writing the child's pid into the slots that compare against "self").
+
+The policy is an **allowlist** written against what a warm CPython needs to run pure-Python checkers: reading
+files it may already read, memory management, time, signals to itself, futexes. Any other system call kills
+the whole child at once with ``SECCOMP_RET_KILL_PROCESS``; the fork-server sees ``SIGSYS`` and reports status
+``violation``. Killing (rather than returning ``EPERM``) is deliberate: a checker cannot catch it, retry
+another way, or hide the attempt behind ``except OSError``, and the status is unambiguous.
+
+Argument checks:
+- ``open``/``openat``: only without ``O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND|O_TMPFILE``.
+- ``clone``: only with ``CLONE_THREAD`` (threads, never processes); ``fork``/``vfork`` are denied and
+  ``clone3`` returns ``ENOSYS`` so glibc falls back to the inspectable ``clone``.
+- ``kill``/``tkill``/``tgkill``: only at the child itself (``kill(0, ...)`` is its own process group).
+- ``prlimit64``: only reads (new-limit pointer NULL), so limits cannot be raised.
+- ``ioctl``: only a few terminal/fd queries; anything else (e.g. ``TIOCSTI``) fails with ``ENOTTY``.
+
+Denied by omission, among others: every socket call (all families, AF_UNIX included), ``execve``/``execveat``,
+``ptrace``, ``process_vm_*``, ``mount``/``umount2``/``pivot_root``/``chroot``, ``unshare``/``setns``, ``bpf``,
+``io_uring_*``, ``perf_event_open``, ``userfaultfd``, ``memfd_create``, ``unlink*``/``rename*``/``mkdir*``/
+``rmdir``/``link*``/``symlink*``, ``chmod``/``chown`` families, ``truncate``, ``setrlimit``, ``set*id``,
+``prctl``, ``seccomp``, ``pidfd_*``, ``rt_(tg)sigqueueinfo``.
+
+What it does NOT protect against (see also the package docstring): reading any file the child's uid may read
+(the filter cannot inspect paths), timing/side channels, CPU and memory pressure up to the rlimits, writes to
+fds the child already holds (its own stdout/stderr/result pipes, which the server caps), and kernel bugs in
+the allowed syscalls. It is written for x86-64 only; other architectures report seccomp as unavailable.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import platform
+import struct
+
+AUDIT_ARCH_X86_64 = 0xC000003E
+RET_KILL_PROCESS = 0x80000000
+RET_ALLOW = 0x7FFF0000
+RET_ERRNO = 0x00050000
+
+_LD_ABS_W = 0x20
+_JEQ = 0x15
+_JGE = 0x35
+_JSET = 0x45
+_RET = 0x06
+_X32_SYSCALL_BIT = 0x40000000
+
+_OFF_NR = 0
+_OFF_ARCH = 4
+
+
+def _arg_lo(i: int) -> int:
+    return 16 + 8 * i
+
+
+def _arg_hi(i: int) -> int:
+    return 16 + 8 * i + 4
+
+
+# x86-64 numbers of the calls the policy names (from asm/unistd_64.h).
+NR = {
+    "read": 0, "write": 1, "open": 2, "close": 3, "stat": 4, "fstat": 5, "lstat": 6, "poll": 7, "lseek": 8,
+    "mmap": 9, "mprotect": 10, "munmap": 11, "brk": 12, "rt_sigaction": 13, "rt_sigprocmask": 14,
+    "rt_sigreturn": 15, "ioctl": 16, "pread64": 17, "readv": 19, "writev": 20, "access": 21, "pipe": 22,
+    "select": 23, "sched_yield": 24, "mremap": 25, "msync": 26, "mincore": 27, "madvise": 28, "dup": 32,
+    "dup2": 33, "pause": 34, "nanosleep": 35, "getitimer": 36, "alarm": 37, "setitimer": 38, "getpid": 39,
+    "clone": 56, "exit": 60, "wait4": 61, "kill": 62, "uname": 63, "fcntl": 72, "getdents": 78,
+    "getcwd": 79, "chdir": 80, "fchdir": 81, "readlink": 89, "umask": 95, "gettimeofday": 96,
+    "getrlimit": 97, "getrusage": 98, "sysinfo": 99, "times": 100, "getuid": 102, "getgid": 104,
+    "geteuid": 107, "getegid": 108, "getppid": 110, "getpgrp": 111, "getgroups": 115, "getresuid": 118,
+    "getresgid": 120, "getpgid": 121, "getsid": 124, "capget": 125, "rt_sigpending": 127,
+    "rt_sigtimedwait": 128, "rt_sigsuspend": 130, "sigaltstack": 131, "statfs": 137, "fstatfs": 138,
+    "getpriority": 140, "sched_getparam": 143, "sched_getscheduler": 145, "sched_get_priority_max": 146,
+    "sched_get_priority_min": 147, "arch_prctl": 158, "gettid": 186, "readahead": 187, "tkill": 200,
+    "time": 201, "futex": 202, "sched_getaffinity": 204, "getdents64": 217, "set_tid_address": 218,
+    "restart_syscall": 219, "fadvise64": 221, "clock_gettime": 228, "clock_getres": 229,
+    "clock_nanosleep": 230, "exit_group": 231, "epoll_wait": 232, "epoll_ctl": 233, "tgkill": 234,
+    "waitid": 247, "openat": 257, "newfstatat": 262, "readlinkat": 267, "faccessat": 269, "pselect6": 270,
+    "ppoll": 271, "set_robust_list": 273, "get_robust_list": 274, "epoll_pwait": 281, "eventfd2": 290,
+    "epoll_create1": 291, "dup3": 292, "pipe2": 293, "preadv": 295, "prlimit64": 302, "getcpu": 309,
+    "getrandom": 318, "membarrier": 324, "preadv2": 327, "statx": 332, "rseq": 334, "clone3": 435,
+    "close_range": 436, "faccessat2": 439, "epoll_pwait2": 441,
+}
+
+PLAIN_ALLOW = (
+    "read", "write", "close", "stat", "fstat", "lstat", "poll", "lseek", "mmap", "mprotect", "munmap", "brk",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "pread64", "readv", "writev", "access", "pipe", "select",
+    "sched_yield", "mremap", "msync", "mincore", "madvise", "dup", "dup2", "pause", "nanosleep", "getitimer",
+    "alarm", "setitimer", "getpid", "exit", "wait4", "uname", "fcntl", "getdents", "getcwd", "chdir",
+    "fchdir", "readlink", "umask", "gettimeofday", "getrlimit", "getrusage", "sysinfo", "times", "getuid",
+    "getgid", "geteuid", "getegid", "getppid", "getpgrp", "getgroups", "getresuid", "getresgid", "getpgid",
+    "getsid", "capget", "rt_sigpending", "rt_sigtimedwait", "rt_sigsuspend", "sigaltstack", "statfs",
+    "fstatfs", "getpriority", "sched_getparam", "sched_getscheduler", "sched_get_priority_max",
+    "sched_get_priority_min", "arch_prctl", "gettid", "readahead", "time", "futex", "sched_getaffinity",
+    "getdents64", "set_tid_address", "restart_syscall", "fadvise64", "clock_gettime", "clock_getres",
+    "clock_nanosleep", "exit_group", "epoll_wait", "epoll_ctl", "waitid", "newfstatat", "readlinkat",
+    "faccessat", "pselect6", "ppoll", "set_robust_list", "get_robust_list", "epoll_pwait", "eventfd2",
+    "epoll_create1", "dup3", "pipe2", "preadv", "getcpu", "getrandom", "membarrier", "preadv2", "statx",
+    "rseq", "close_range", "faccessat2", "epoll_pwait2",
+)
+
+OPEN_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND | 0o20000000  # __O_TMPFILE
+CLONE_THREAD = 0x00010000
+# TCGETS, TIOCGWINSZ, FIONREAD, FIONCLEX, FIOCLEX
+ALLOWED_IOCTLS = (0x5401, 0x5413, 0x541B, 0x5450, 0x5451)
+
+
+def supported() -> str | None:
+    """None when this policy can describe the running machine, else why not."""
+    if platform.system() != "Linux":
+        return f"seccomp needs Linux, this is {platform.system()}"
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return f"the seccomp policy is written for x86-64, this machine is {platform.machine()}"
+    return None
+
+
+class _Program:
+    def __init__(self) -> None:
+        self.ins: list[tuple[int, int, int, int]] = []
+        self.pid_slots: list[int] = []
+
+    def add(self, code: int, k: int = 0, jt: int = 0, jf: int = 0) -> None:
+        self.ins.append((code, jt, jf, k))
+
+    def self_pid_jeq(self, jt: int, jf: int) -> None:
+        self.pid_slots.append(len(self.ins))
+        self.add(_JEQ, 0, jt, jf)
+
+    def on_nr(self, name: str, body: list[tuple[int, int, int, int]], slots: list[int] = ()) -> None:
+        """`if nr == name: body` where body ends in returns on every path (A keeps nr on the skip path)."""
+        self.add(_JEQ, NR[name], 0, len(body))
+        base = len(self.ins)
+        self.pid_slots.extend(base + s for s in slots)
+        self.ins.extend(body)
+
+
+def _ret(value: int) -> tuple[int, int, int, int]:
+    return (_RET, 0, 0, value)
+
+
+def build() -> tuple[bytes, list[int]]:
+    """The filter as packed `struct sock_filter` array, and the instruction indices whose k must be the pid."""
+    p = _Program()
+    p.add(_LD_ABS_W, _OFF_ARCH)
+    p.add(_JEQ, AUDIT_ARCH_X86_64, 1, 0)
+    p.ins.append(_ret(RET_KILL_PROCESS))
+    p.add(_LD_ABS_W, _OFF_NR)
+    p.add(_JGE, _X32_SYSCALL_BIT, 0, 1)
+    p.ins.append(_ret(RET_KILL_PROCESS))
+    for name in PLAIN_ALLOW:
+        p.add(_JEQ, NR[name], 0, 1)
+        p.ins.append(_ret(RET_ALLOW))
+    for name, arg in (("open", 1), ("openat", 2)):
+        p.on_nr(name, [(_LD_ABS_W, 0, 0, _arg_lo(arg)), (_JSET, 0, 1, OPEN_WRITE_FLAGS),
+                       _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
+    p.on_nr("clone", [(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JSET, 1, 0, CLONE_THREAD),
+                      _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
+    p.ins.append((_JEQ, 0, 1, NR["clone3"]))
+    p.ins.append(_ret(RET_ERRNO | errno.ENOSYS))
+    # kill(self | 0, sig): slot 1 is the pid compare.
+    p.on_nr("kill", [(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JEQ, 2, 0, 0), (_JEQ, 1, 0, 0),
+                     _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], slots=[1])
+    for name in ("tkill", "tgkill"):
+        p.on_nr(name, [(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JEQ, 1, 0, 0),
+                       _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], slots=[1])
+    p.on_nr("prlimit64", [(_LD_ABS_W, 0, 0, _arg_lo(2)), (_JEQ, 0, 2, 0), (_LD_ABS_W, 0, 0, _arg_hi(2)),
+                          (_JEQ, 1, 0, 0), _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
+    n = len(ALLOWED_IOCTLS)
+    ioctl_body = [(_LD_ABS_W, 0, 0, _arg_lo(1))]
+    ioctl_body += [(_JEQ, n - j, 0, cmd) for j, cmd in enumerate(ALLOWED_IOCTLS)]
+    ioctl_body += [_ret(RET_ERRNO | errno.ENOTTY), _ret(RET_ALLOW)]
+    p.on_nr("ioctl", ioctl_body)
+    p.ins.append(_ret(RET_KILL_PROCESS))
+    packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in p.ins)
+    return packed, p.pid_slots
+
+
+def with_pid(program: bytes, slots: list[int], pid: int) -> bytes:
+    """The program with `pid` written into each self-pid compare (used by the Python server path)."""
+    buf = bytearray(program)
+    for s in slots:
+        struct.pack_into("<I", buf, s * 8 + 4, pid & 0xFFFFFFFF)
+    return bytes(buf)
