@@ -8,8 +8,10 @@ import logging
 import os
 import selectors
 import shutil
+import stat
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections import OrderedDict, deque
@@ -128,11 +130,13 @@ class Sandbox:
         self.cpu_time_s, self.wall_time_s = cpu_time_s, wall_time_s
         self.allow_unconfined = allow_unconfined
         root = os.geteuid() == 0
+        path = [str(Path(__file__).resolve().parents[2]), str(Path(msgspec.__file__).resolve().parents[1])]
         self._cfg = {
-            "path": [str(Path(__file__).resolve().parents[2]), str(Path(msgspec.__file__).resolve().parents[1])],
+            "path": path,
             "backend": backend, "cpu_time_s": cpu_time_s, "wall_time_s": wall_time_s, "memory_mb": memory_mb,
             "max_output": max_output_kb * 1024, "tail_bytes": 4096, "nofile": 32,
             "uid": _NOBODY if root else -1, "gid": _NOBODY if root else -1,
+            "read_all": root and not all(_world_readable(p) for p in [*path, sysconfig.get_paths()["stdlib"]]),
             "allow_unconfined": allow_unconfined, "workdir": "",
         }
         self._zygote: _Zygote | None = None
@@ -278,6 +282,14 @@ class Sandbox:
             results[index] = CheckResult("crashed", message=f"the sandbox server died (exit {code}) during this job")
         inflight.clear()
         return _ZygoteDied()
+
+
+def _world_readable(path: str) -> bool:
+    """Whether uid nobody can read `path` (every ancestor searchable by others, the leaf readable)."""
+    p = Path(path).resolve()
+    if not p.stat().st_mode & stat.S_IROTH:
+        return False
+    return all(a.stat().st_mode & stat.S_IXOTH for a in [p, *p.parents])
 
 
 def _as_job(job: CheckJob | tuple, index: int) -> CheckJob:

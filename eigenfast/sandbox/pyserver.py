@@ -19,6 +19,10 @@ from eigenfast.sandbox import policy
 from eigenfast.sandbox import protocol as P
 
 PR_SET_PDEATHSIG = 1
+PR_SET_KEEPCAPS = 8
+_SYS_CAPSET = 126
+_CAP_VERSION_3 = 0x20080522
+_CAP_DAC_READ_SEARCH = 2
 PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
 SECCOMP_MODE_FILTER = 2
@@ -101,9 +105,16 @@ def _isolate(cfg: dict, ends: list[int], program: bytes, slots: list[int], confi
     for res, lim in limits.items():
         resource.setrlimit(res, lim)
     if cfg["uid"] >= 0:
+        if cfg["read_all"]:
+            _prctl(PR_SET_KEEPCAPS, 1)
         os.setgroups([])
         os.setresgid(cfg["gid"], cfg["gid"], cfg["gid"])
         os.setresuid(cfg["uid"], cfg["uid"], cfg["uid"])
+        if cfg["read_all"]:  # keep exactly CAP_DAC_READ_SEARCH so imports from a root-only prefix still work
+            head = (ctypes.c_uint32 * 2)(_CAP_VERSION_3, 0)
+            data = (ctypes.c_uint32 * 6)(1 << _CAP_DAC_READ_SEARCH, 1 << _CAP_DAC_READ_SEARCH, 0, 0, 0, 0)
+            if _libc.syscall(_SYS_CAPSET, head, data) != 0:
+                raise OSError(ctypes.get_errno(), "capset")
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != zygote:
         os._exit(1)

@@ -6,25 +6,23 @@ payloads admitted to the cache live here, so each child inherits them copy-on-wr
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import sys
-
-# Warm imports for checkers (inherited by every child, so a checker's `import re` is free).
-import collections  # noqa: F401
-import datetime  # noqa: F401
-import decimal  # noqa: F401
-import functools  # noqa: F401
-import itertools  # noqa: F401
-import math  # noqa: F401
-import re  # noqa: F401
-import statistics  # noqa: F401
-import string  # noqa: F401
-import typing  # noqa: F401
 
 import msgspec
 
 from eigenfast.sandbox import child, policy
 from eigenfast.sandbox.protocol import CACHE_SLOTS
+
+# Warm imports for checkers: inherited by every child, so a checker's `import re` costs nothing (and works
+# even where the child's uid could not read the module file).
+WARM_MODULES = (
+    "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
+    "functools", "heapq", "itertools", "math", "operator", "random", "re", "statistics", "string", "textwrap",
+    "typing", "unicodedata",
+)
 
 
 class PayloadCache(dict):
@@ -36,10 +34,13 @@ class PayloadCache(dict):
         self[key] = msgspec.msgpack.decode(payload)
         while len(self) > CACHE_SLOTS:
             del self[next(iter(self))]
+        gc.freeze()
 
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
+    for name in WARM_MODULES:
+        importlib.import_module(name)
     program, slots = policy.build()
     cache = PayloadCache()
     if cfg["backend"] == "native":
@@ -48,6 +49,7 @@ def main() -> None:
         serve = _ext.require_group("sandbox").sandbox_serve
     else:
         from eigenfast.sandbox.pyserver import serve
+    gc.freeze()  # children never scan (and so never copy) the zygote's objects
     job = serve(0, 1, cfg, program, slots, cache.admit)
     if job is None:  # the host closed the control pipe
         return
