@@ -19,7 +19,7 @@ RESULT_FD = 3
 
 def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict, max_output: int) -> None:
     encode = msgspec.msgpack.Encoder().encode
-    write, exit_, flush_targets = os.write, os._exit, (sys.stdout, sys.stderr)
+    write, exit_, flush_targets, size, view_of = os.write, os._exit, (sys.stdout, sys.stderr), len, memoryview
     memory_report = encode(ChildReport("memory", error_type="MemoryError", message="out of memory"))
     try:
         report = _run_checker(spec_bytes, key, payload_bytes, cache)
@@ -28,8 +28,8 @@ def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache
         except Exception as exc:  # unencodable value
             data = encode(ChildReport("bad_output", error_type=type(exc).__name__,
                                       message=f"result is not msgpack-encodable: {exc}"[:500]))
-        if len(data) > max_output:
-            data = encode(ChildReport("bad_output", message=f"result is {len(data)} bytes, over the cap"))
+        if size(data) > max_output:
+            data = encode(ChildReport("bad_output", message=f"result is {size(data)} bytes, over the cap"))
     except MemoryError:
         data = memory_report
     for stream in flush_targets:
@@ -38,7 +38,7 @@ def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache
         except BaseException:  # the checker may have closed or replaced it
             pass
     try:
-        view = memoryview(data)
+        view = view_of(data)
         while view:
             view = view[write(RESULT_FD, view):]
     except BaseException:

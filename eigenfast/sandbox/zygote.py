@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import importlib
 import json
+import os
 import sys
 
 import msgspec
@@ -39,6 +40,7 @@ class PayloadCache(dict):
 
 def main() -> None:
     cfg = json.loads(sys.argv[1])
+    os.environ.clear()  # started with env={}, but CPython's locale coercion may have added LC_CTYPE
     for name in WARM_MODULES:
         importlib.import_module(name)
     program, slots = policy.build()

@@ -1,0 +1,125 @@
+"""Normal checkers through a real forked sandbox, on both server paths."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from eigenfast.sandbox import CheckJob, CheckResult, Sandbox
+
+pytestmark = pytest.mark.both_paths
+
+NORMAL = [
+    ("def check(p):\n    return p['x'] > 1\n", {"x": 2}, "ok", True),
+    ("def check(p):\n    return p['x'] > 1\n", {"x": 0}, "ok", False),
+    ("def check(p):\n    return sum(p) / len(p)\n", [1, 2, 3, 4], "ok", 2.5),
+    ("import json\ndef check(p):\n    return {'n': len(json.dumps(p)), 'ok': True}\n", {"a": 1}, "ok",
+     {"n": 8, "ok": True}),
+    ("import re, datetime\ndef check(p):\n    return bool(re.match(r'\\d{4}-', p)) and "
+     "datetime.date.fromisoformat(p).year == 2024\n", "2024-05-01", "ok", True),
+    ("def check(p):\n    raise ValueError('no such flight ' + p)\n", "HAT001", "error", None),
+    ("def check(p):\n    return p['missing']\n", {}, "error", None),
+    ("x = = 1\n", None, "error", None),
+    ("def not_check(p):\n    return True\n", None, "error", None),
+]
+
+
+@pytest.fixture(scope="module")
+def sandbox(backend):
+    with Sandbox(workers=2, cpu_time_s=1.0, wall_time_s=1.0, memory_mb=128) as sb:
+        assert sb.backend == backend and sb.confined
+        yield sb
+
+
+@pytest.mark.parametrize("source,payload,status,value", NORMAL)
+def test_normal_verdicts(sandbox, source, payload, status, value):
+    r = sandbox.run(source, payload)
+    assert isinstance(r, CheckResult)
+    assert r.status == status, r
+    if status == "ok":
+        assert r.value == value and type(r.value) is type(value)
+    assert r.wall_ms > 0
+
+
+def test_error_fields_and_output_tails(sandbox):
+    r = sandbox.run("import sys\ndef check(p):\n    print('seen', p)\n    print('warn', file=sys.stderr)\n"
+                    "    raise KeyError('k')\n", 7)
+    assert (r.status, r.error_type, r.message) == ("error", "KeyError", "'k'")
+    assert r.stdout_tail == "seen 7\n" and r.stderr_tail == "warn\n"
+    r = sandbox.run("def other(p):\n    return p * 2\n", 21, entry="other")
+    assert (r.status, r.value) == ("ok", 42)
+    r = sandbox.run("def check(p):\n    return True\n", None, entry="nope")
+    assert (r.status, r.error_type) == ("error", "NameError") and "nope" in r.message
+
+
+def test_run_many_keeps_order_and_isolates_failures(sandbox):
+    jobs = []
+    for i in range(40):
+        if i % 7 == 3:
+            jobs.append(CheckJob("def check(p):\n    while True: pass\n", i))
+        elif i % 7 == 5:
+            jobs.append(("import os\ndef check(p):\n    os.fork()\n", i))
+        else:
+            jobs.append(("def check(p):\n    return p * p\n", i))
+    results = sandbox.run_many(jobs)
+    for i, r in enumerate(results):
+        expected = "timeout" if i % 7 == 3 else "violation" if i % 7 == 5 else "ok"
+        assert r.status == expected, (i, r)
+        if expected == "ok":
+            assert r.value == i * i
+
+
+def test_large_payload_is_cached_in_the_zygote(sandbox):
+    db = {"users": {f"u{i}": {"name": f"n{i}", "flights": list(range(20))} for i in range(3000)}}
+    src = "def check(db):\n    return sum(len(u['flights']) for u in db['users'].values())\n"
+    results = sandbox.run_many([(src, db)] * 6 + [(src, {"users": {}})])
+    assert [r.value for r in results] == [60000] * 6 + [0]
+    assert len(sandbox._zygote.cached_keys) >= 1
+    # a mutation inside one child never reaches the cached copy used by the next
+    sandbox.run("def check(db):\n    db['users'].clear()\n    return 0\n", db)
+    assert sandbox.run(src, db).value == 60000
+
+
+def test_state_does_not_leak_between_jobs(sandbox):
+    tamper = ("import json, builtins, math, sys\n"
+              "def check(p):\n"
+              "    json.dumps = lambda *a, **k: 'PWNED'\n"
+              "    builtins.len = lambda x: -1\n"
+              "    math.pi = 3\n"
+              "    sys.modules['re'] = None\n"
+              "    builtins.LEAK = 1\n"
+              "    return True\n")
+    clean = ("import json, math, re\n"
+             "def check(p):\n"
+             "    return [json.dumps([1]), len('ab'), math.pi > 3.1, bool(re.match('a', 'a')),"
+             " hasattr(__import__('builtins'), 'LEAK')]\n")
+    assert sandbox.run(tamper, None).status == "ok"
+    assert sandbox.run(clean, None).value == ["[1]", 2, True, True, False]
+
+
+def test_zygote_death_is_reported_and_recovered(sandbox):
+    before = sandbox.restarts
+    pid = sandbox.zygote_pid
+    import threading
+
+    killer = threading.Timer(0.3, os.kill, (pid, signal.SIGKILL))
+    killer.start()
+    t0 = time.monotonic()
+    r = sandbox.run("import time\ndef check(p):\n    time.sleep(0.8)\n    return 1\n", None)
+    killer.join()
+    assert r.status == "crashed" and "server died" in r.message
+    assert time.monotonic() - t0 < 5
+    assert sandbox.run("def check(p):\n    return p + 1\n", 1).value == 2
+    assert sandbox.restarts == before + 1 and sandbox.zygote_pid != pid
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match="wall_time_s"):
+        Sandbox(wall_time_s=0)
+    with pytest.raises(ValueError, match="backend"):
+        Sandbox(backend="docker")
+    with Sandbox(workers=1, backend="python") as sb, pytest.raises(TypeError, match="job 1"):
+        sb.run_many([("def check(p): return 1", None), 42])
