@@ -24,6 +24,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <memory>
 
 #include "registry.h"
@@ -269,8 +270,7 @@ class Server {
         if (pfds[i].revents == 0) continue;
         auto [j, s] = owners[i];
         if (j == nullptr) {
-          if (!read_control(&ctrl_open)) continue;
-          if (spawn_ready(job)) return true;  // we are a child now
+          read_control(&ctrl_open);
           continue;
         }
         if (s < 0) {
@@ -288,9 +288,11 @@ class Server {
       }
       if (!ctrl_open && !killed_all_) {
         for (auto& j : jobs_) kill_job(*j);
+        pending_.clear();
         killed_all_ = true;
       }
       if (!reap()) return false;
+      if (spawn_pending(job)) return true;  // we are a child now
       const int64_t after = now_us();
       for (auto& j : jobs_) {
         if (after >= j->deadline_us && !(j->flags & kWallTimeout)) {
@@ -303,35 +305,38 @@ class Server {
   }
 
  private:
-  // Reads the control pipe into inbuf_; false when nothing new arrived.
-  bool read_control(bool* open) {
+  // Reads the control pipe and queues every complete frame; EOF clears *open.
+  void read_control(bool* open) {
     char tmp[1 << 16];
-    bool got = false;
     for (;;) {
       const ssize_t n = read(ctrl_, tmp, sizeof(tmp));
       if (n > 0) {
         inbuf_.append(tmp, size_t(n));
-        got = true;
         continue;
       }
       if (n == 0) *open = false;
       if (n < 0 && errno == EINTR) continue;
-      return got;
+      break;
     }
-  }
-
-  // Starts a child for every complete frame; true in the child.
-  bool spawn_ready(ChildJob* out) {
     size_t off = 0;
-    bool in_child = false;
-    while (!in_child && inbuf_.size() - off >= 4) {
+    while (inbuf_.size() - off >= 4) {
       const size_t size = size_t(get<uint32_t>(inbuf_.data() + off)) + 4;
       if (inbuf_.size() - off < size) break;
-      in_child = spawn(inbuf_.data() + off, size, out);
+      pending_.emplace_back(inbuf_, off, size);
       off += size;
     }
-    if (!in_child) inbuf_.erase(0, off);
-    return in_child;
+    inbuf_.erase(0, off);
+  }
+
+  // Starts queued jobs while fewer than `workers` children run, so the next child starts the moment one
+  // ends, without a round trip to the host. True in the child.
+  bool spawn_pending(ChildJob* out) {
+    while (!pending_.empty() && jobs_.size() < size_t(std::max(1, cfg_.workers))) {
+      const std::string frame = std::move(pending_.front());
+      pending_.pop_front();
+      if (spawn(frame.data(), frame.size(), out)) return true;
+    }
+    return false;
   }
 
   bool spawn(const char* frame, size_t size, ChildJob* out) {
@@ -436,6 +441,7 @@ class Server {
   pid_t zygote_;
   bool killed_all_ = false;
   std::string inbuf_;
+  std::deque<std::string> pending_;
   std::vector<std::unique_ptr<Job>> jobs_;
 };
 
@@ -486,6 +492,7 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   c.max_output = cfg["max_output"].cast<size_t>();
   c.tail_bytes = cfg["tail_bytes"].cast<size_t>();
   c.nofile = cfg["nofile"].cast<int>();
+  c.workers = cfg["workers"].cast<int>();
   c.uid = cfg["uid"].cast<int>();
   c.gid = cfg["gid"].cast<int>();
   c.read_all = cfg["read_all"].cast<bool>();

@@ -134,7 +134,7 @@ class Sandbox:
         self._cfg = {
             "path": path,
             "backend": backend, "cpu_time_s": cpu_time_s, "wall_time_s": wall_time_s, "memory_mb": memory_mb,
-            "max_output": max_output_kb * 1024, "tail_bytes": 4096, "nofile": 32,
+            "max_output": max_output_kb * 1024, "tail_bytes": 4096, "nofile": 32, "workers": workers,
             "uid": _NOBODY if root else -1, "gid": _NOBODY if root else -1,
             "read_all": root and not all(_world_readable(p) for p in [*path, sysconfig.get_paths()["stdlib"]]),
             "allow_unconfined": allow_unconfined, "workdir": "",
@@ -233,12 +233,12 @@ class Sandbox:
         sel = selectors.DefaultSelector()
         sel.register(z.stdout, selectors.EVENT_READ)
         writing = False
-        # the zygote enforces wall time; this is only the backstop for a wedged zygote
-        backstop = self.wall_time_s + self.cpu_time_s + 10.0
+        # the zygote enforces wall time; this is only the backstop for a wedged zygote (queued jobs included)
+        backstop = 2 * (self.wall_time_s + self.cpu_time_s) + 10.0
         last_progress = time.monotonic()
         try:
             while todo or inflight:
-                while todo and len(inflight) < self.workers:
+                while todo and len(inflight) < 2 * self.workers:  # the server queues beyond `workers`
                     index, job = todo.popleft()
                     job_id, self._next_id = self._next_id, self._next_id + 1
                     inflight[job_id] = index

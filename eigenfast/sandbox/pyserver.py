@@ -14,6 +14,7 @@ import resource
 import select
 import signal
 import time
+from collections import deque
 
 from eigenfast.sandbox import policy
 from eigenfast.sandbox import protocol as P
@@ -165,6 +166,7 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
     poller = select.poll()
     poller.register(ctrl_fd, select.POLLIN)
     inbuf = bytearray()
+    pending: deque[bytes] = deque()  # frames waiting for one of the `workers` slots
     ctrl_open = True
     while ctrl_open or jobs:
         now = time.monotonic()
@@ -181,16 +183,15 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
                     poller.unregister(ctrl_fd)
                     for job in jobs.values():
                         os.killpg(job.pid, signal.SIGKILL)
+                    pending.clear()
                     continue
                 inbuf += chunk
                 while len(inbuf) >= 4:
                     size = int.from_bytes(inbuf[:4], "little") + 4
                     if len(inbuf) < size:
                         break
-                    frame, inbuf[:] = bytes(inbuf[:size]), inbuf[size:]
-                    got = _spawn(frame, cfg, program, slots, confined, zygote, admit, jobs, owner, poller)
-                    if got is not None:
-                        return got
+                    pending.append(bytes(inbuf[:size]))
+                    del inbuf[:size]
                 continue
             job, idx = owner.get(fd, (None, 0))
             if job is None:
@@ -212,6 +213,10 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
             if now >= job.deadline and not job.flags & P.F_WALL_TIMEOUT:
                 job.flags |= P.F_WALL_TIMEOUT
                 os.killpg(job.pid, signal.SIGKILL)
+        while pending and len(jobs) < cfg["workers"]:
+            got = _spawn(pending.popleft(), cfg, program, slots, confined, zygote, admit, jobs, owner, poller)
+            if got is not None:
+                return got
     return None
 
 

@@ -1,0 +1,133 @@
+"""Checker throughput: the fork-server sandbox (C++ and Python servers) vs a fresh `python -c` per checker.
+
+Workloads: a trivial checker, and a checker over the tau² airline DB (read from EIGENFAST_TAU2_DATA or
+<repo>/../shared/tau2) as payload. Prints checks/s, p50/p99 latency and peak memory side by side.
+
+    PYTHONPATH=. python bench/sandbox.py [--n 2000] [--workers 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from eigenfast import _ext
+from eigenfast.sandbox import Sandbox
+
+TRIVIAL = "def check(p):\n    return p['x'] + 1 > 0\n"
+AIRLINE = (
+    "def check(db):\n"
+    "    user = db['users'][db['__probe__']] if '__probe__' in db else next(iter(db['users'].values()))\n"
+    "    seats = sum(len(r['passengers']) for r in db['reservations'].values()\n"
+    "                if r['user_id'] == user['user_id'])\n"
+    "    return {'ok': seats >= 0, 'seats': seats}\n"
+)
+SUBPROCESS_WRAPPER = (
+    "import sys, json\n"
+    "src, payload = json.load(sys.stdin)\n"
+    "ns = {}\n"
+    "exec(src, ns)\n"
+    "print(json.dumps(ns['check'](payload)))\n"
+)
+
+
+def tau2_dir() -> Path:
+    env = os.environ.get("EIGENFAST_TAU2_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "tau2"
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
+
+
+def peak_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def bench_sandbox(backend: str, source: str, payload: object, n: int, workers: int, n_latency: int) -> dict:
+    with Sandbox(workers=workers, backend=backend, cpu_time_s=5, wall_time_s=10) as sb:
+        sb.run_many([(source, payload)] * min(n, 20))  # warm (and, for big payloads, fill the zygote cache)
+        t0 = time.perf_counter()
+        results = sb.run_many([(source, payload)] * n)
+        elapsed = time.perf_counter() - t0
+        assert all(r.status == "ok" for r in results), results[0]
+        latencies = []
+        for _ in range(n_latency):
+            t = time.perf_counter()
+            r = sb.run(source, payload)
+            latencies.append((time.perf_counter() - t) * 1000)
+            assert r.status == "ok", r
+        zygote_kb = peak_kb(sb.zygote_pid)
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"checks_per_s": n / elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
+            "peak_mem_mb": max(zygote_kb, child_peak) / 1024, "n": n}
+
+
+def bench_subprocess(source: str, payload: object, n: int, workers: int) -> dict:
+    body = json.dumps([source, payload]).encode()
+
+    def one(_: int) -> float:
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", SUBPROCESS_WRAPPER], input=body, capture_output=True,
+                             check=True, env={"PATH": os.environ.get("PATH", "")})
+        assert out.stdout.strip(), out.stderr
+        return (time.perf_counter() - t) * 1000
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool:
+        latencies = list(pool.map(one, range(n)))
+    elapsed = time.perf_counter() - t0
+    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"checks_per_s": n / elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
+            "peak_mem_mb": child_peak / 1024, "n": n}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="trivial checks per sandbox backend")
+    ap.add_argument("--n-db", type=int, default=300, help="airline-DB checks per sandbox backend")
+    ap.add_argument("--n-subprocess", type=int, default=60, help="checks for the subprocess baseline")
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    args = ap.parse_args()
+
+    db_path = tau2_dir() / "airline" / "db.json"
+    db = json.loads(db_path.read_text())
+    backends = ["native", "python"] if _ext.require_group("sandbox") is not None else ["python"]
+    rows: dict[str, dict[str, dict]] = {"trivial": {}, "airline_db": {}}
+    for backend in backends:
+        rows["trivial"][f"sandbox-{backend}"] = bench_sandbox(backend, TRIVIAL, {"x": 1}, args.n, args.workers,
+                                                               200)
+        rows["airline_db"][f"sandbox-{backend}"] = bench_sandbox(backend, AIRLINE, db, args.n_db, args.workers,
+                                                                  50)
+    rows["trivial"]["subprocess"] = bench_subprocess(TRIVIAL, {"x": 1}, args.n_subprocess, args.workers)
+    rows["airline_db"]["subprocess"] = bench_subprocess(AIRLINE, db, max(10, args.n_subprocess // 4),
+                                                        args.workers)
+
+    print(f"workers={args.workers}  cpus={os.cpu_count()}  airline db={db_path.stat().st_size / 1e6:.1f} MB json")
+    print(f"{'workload':<11} {'runner':<16} {'checks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8} "
+          f"{'vs subprocess':>14}")
+    for workload, by_runner in rows.items():
+        base = by_runner["subprocess"]["checks_per_s"]
+        for runner, r in by_runner.items():
+            print(f"{workload:<11} {runner:<16} {r['checks_per_s']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+                  f"{r['peak_mem_mb']:>8.1f} {r['checks_per_s'] / base:>13.1f}x")
+    if args.json:
+        args.json.write_text(json.dumps({"workers": args.workers, "results": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
