@@ -56,12 +56,25 @@ def peak_kb(pid: int) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def self_cpu_s(who: int = resource.RUSAGE_SELF) -> float:
+    ru = resource.getrusage(who)
+    return ru.ru_utime + ru.ru_stime
+
+
 def bench_sandbox(backend: str, source: str, payload: object, n: int, workers: int, n_latency: int) -> dict:
     with Sandbox(workers=workers, backend=backend, cpu_time_s=5, wall_time_s=10) as sb:
         sb.run_many([(source, payload)] * min(n, 20))  # warm (and, for big payloads, fill the zygote cache)
+        host0, zygote0 = self_cpu_s(), cpu_s(sb.zygote_pid)
         t0 = time.perf_counter()
         results = sb.run_many([(source, payload)] * n)
         elapsed = time.perf_counter() - t0
+        cpu = self_cpu_s() - host0 + cpu_s(sb.zygote_pid) - zygote0 + sum(r.cpu_ms for r in results) / 1000
         assert all(r.status == "ok" for r in results), results[0]
         latencies = []
         for _ in range(n_latency):
@@ -72,7 +85,7 @@ def bench_sandbox(backend: str, source: str, payload: object, n: int, workers: i
         zygote_kb = peak_kb(sb.zygote_pid)
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"checks_per_s": n / elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
-            "peak_mem_mb": max(zygote_kb, child_peak) / 1024, "n": n}
+            "cpu_ms_per_check": cpu / n * 1000, "peak_mem_mb": max(zygote_kb, child_peak) / 1024, "n": n}
 
 
 def bench_subprocess(source: str, payload: object, n: int, workers: int) -> dict:
@@ -85,13 +98,15 @@ def bench_subprocess(source: str, payload: object, n: int, workers: int) -> dict
         assert out.stdout.strip(), out.stderr
         return (time.perf_counter() - t) * 1000
 
+    cpu0 = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
         latencies = list(pool.map(one, range(n)))
     elapsed = time.perf_counter() - t0
+    cpu = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN) - cpu0
     child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return {"checks_per_s": n / elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
-            "peak_mem_mb": child_peak / 1024, "n": n}
+            "cpu_ms_per_check": cpu / n * 1000, "peak_mem_mb": child_peak / 1024, "n": n}
 
 
 def main() -> int:
@@ -116,16 +131,21 @@ def main() -> int:
     rows["airline_db"]["subprocess"] = bench_subprocess(AIRLINE, db, max(10, args.n_subprocess // 4),
                                                         args.workers)
 
-    print(f"workers={args.workers}  cpus={os.cpu_count()}  airline db={db_path.stat().st_size / 1e6:.1f} MB json")
-    print(f"{'workload':<11} {'runner':<16} {'checks/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8} "
-          f"{'vs subprocess':>14}")
+    load = os.getloadavg()[0]
+    print(f"workers={args.workers}  cpus={os.cpu_count()}  load avg={load:.1f}  "
+          f"airline db={db_path.stat().st_size / 1e6:.1f} MB json")
+    print("cpu ms/check = host + server + children CPU per check; capacity/s = cpus * 1000 / that (idle machine)")
+    print(f"{'workload':<11} {'runner':<16} {'checks/s':>9} {'vs subproc':>10} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'cpu ms/check':>12} {'capacity/s':>10} {'peak MB':>8}")
     for workload, by_runner in rows.items():
         base = by_runner["subprocess"]["checks_per_s"]
         for runner, r in by_runner.items():
-            print(f"{workload:<11} {runner:<16} {r['checks_per_s']:>9.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
-                  f"{r['peak_mem_mb']:>8.1f} {r['checks_per_s'] / base:>13.1f}x")
+            r["capacity_per_s"] = os.cpu_count() * 1000 / r["cpu_ms_per_check"]
+            print(f"{workload:<11} {runner:<16} {r['checks_per_s']:>9.1f} {r['checks_per_s'] / base:>9.1f}x "
+                  f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_check']:>12.2f} "
+                  f"{r['capacity_per_s']:>10.0f} {r['peak_mem_mb']:>8.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"workers": args.workers, "results": rows}, indent=2))
+        args.json.write_text(json.dumps({"workers": args.workers, "load_avg": load, "results": rows}, indent=2))
     return 0
 
 

@@ -19,7 +19,9 @@ reported `crashed` and a new server starts transparently.
 What this does NOT protect against: reading files the child's uid can read (stdlib, world-readable files; if
 the host is not root, also files and /proc entries of the host's own uid, including its environment);
 timing and cache side channels; kernel bugs reachable through allowed syscalls; consuming CPU/memory up to the
-limits (size `workers` for the machine); a checker lying about its own verdict. Without seccomp (old kernels,
+limits (size `workers` for the machine); a checker lying about its own verdict; a checker reading, from its
+own inherited memory, the payloads the zygote has cached and the frames of jobs queued behind it (so never put
+secrets in payloads). Without seccomp (old kernels,
 non-x86-64) `Sandbox` refuses to start unless `allow_unconfined=True`, and then only the process isolation
 and rlimits above apply (root hosts still drop to nobody; non-root hosts can be attacked through the checker's
 ability to fork, exec and open sockets).

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
@@ -142,6 +143,7 @@ class Sandbox:
         self._zygote: _Zygote | None = None
         self._workdir: str | None = None
         self._next_id = 1
+        self._lock = threading.Lock()  # one dispatcher at a time; run_many already runs `workers` jobs at once
         self.restarts = 0
 
     # lifecycle -------------------------------------------------------------------------------------------
@@ -187,6 +189,7 @@ class Sandbox:
 
     # running ---------------------------------------------------------------------------------------------
     def run(self, source: str, payload: object = None, *, entry: str = "check") -> CheckResult:
+        """One checker. For a big payload reused across calls, prefer run_many or pass msgspec.Raw(bytes)."""
         return self.run_many([CheckJob(source, payload, entry)])[0]
 
     def run_many(self, jobs: Iterable[CheckJob | tuple]) -> list[CheckResult]:
@@ -195,14 +198,15 @@ class Sandbox:
         todo = deque(enumerate(all_jobs))
         results: list[CheckResult | None] = [None] * len(all_jobs)
         encoded: dict[int, tuple[bytes, bytes | None]] = {}
-        while todo:
-            self.start()
-            try:
-                self._dispatch(todo, results, encoded)
-            except _ZygoteDied:
-                self.restarts += 1
-                self._zygote.close()
-                self._zygote = None
+        with self._lock:
+            while todo:
+                self.start()
+                try:
+                    self._dispatch(todo, results, encoded)
+                except _ZygoteDied:
+                    self.restarts += 1
+                    self._zygote.close()
+                    self._zygote = None
         return results  # type: ignore[return-value]
 
     def _encode(self, job: CheckJob, encoded: dict) -> tuple[bytes, bytes | None]:

@@ -123,3 +123,29 @@ def test_bad_arguments_are_named():
         Sandbox(backend="docker")
     with Sandbox(workers=1, backend="python") as sb, pytest.raises(TypeError, match="job 1"):
         sb.run_many([("def check(p): return 1", None), 42])
+
+
+class _UnconfinedZygote:
+    """Stands in for a zygote on a kernel that refused the filter (the host logic around it is under test)."""
+
+    confined = False
+    reason = "the kernel refused the seccomp filter: Invalid argument"
+
+    def __init__(self, cfg):
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def test_refused_seccomp_needs_explicit_opt_in(monkeypatch, caplog):
+    from eigenfast.sandbox import SandboxUnavailableError, host
+
+    monkeypatch.setattr(host, "_Zygote", _UnconfinedZygote)
+    with pytest.raises(SandboxUnavailableError, match="allow_unconfined=True.*|seccomp is unavailable"):
+        Sandbox(backend="python").start()
+    sb = Sandbox(backend="python", allow_unconfined=True)
+    with caplog.at_level("WARNING"):
+        sb.start()
+    assert not sb.confined and "WITHOUT seccomp" in caplog.text
+    sb.close()
