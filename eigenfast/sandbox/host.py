@@ -207,6 +207,11 @@ class Sandbox:
                     self.restarts += 1
                     self._zygote.close()
                     self._zygote = None
+                except BaseException:  # e.g. Ctrl-C mid-frame: the pipe may hold half a frame, start afresh
+                    self._zygote.proc.kill()
+                    self._zygote.close()
+                    self._zygote = None
+                    raise
         return results  # type: ignore[return-value]
 
     def _encode(self, job: CheckJob, encoded: dict) -> tuple[bytes, bytes | None]:

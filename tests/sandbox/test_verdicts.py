@@ -149,3 +149,23 @@ def test_refused_seccomp_needs_explicit_opt_in(monkeypatch, caplog):
         sb.start()
     assert not sb.confined and "WITHOUT seccomp" in caplog.text
     sb.close()
+
+
+def test_interrupted_dispatch_leaves_a_usable_sandbox(monkeypatch):
+    with Sandbox(workers=1, backend="python", wall_time_s=2) as sb:
+        first = sb.zygote_pid
+        calls = {"n": 0}
+        real = sb._frame
+
+        def interrupt_on_second(*args):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return real(*args)
+
+        monkeypatch.setattr(sb, "_frame", interrupt_on_second)
+        with pytest.raises(KeyboardInterrupt):
+            sb.run_many([("def check(p): return p", i) for i in range(3)])
+        monkeypatch.undo()
+        assert sb.run("def check(p): return p * 3", 5).value == 15
+        assert sb.zygote_pid != first
