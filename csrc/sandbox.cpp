@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,7 +36,7 @@ namespace {
 // Keep in sync with eigenfast/sandbox/protocol.py.
 constexpr size_t kJobHeader = 4 + 8 + 1 + 32 + 4;
 constexpr uint8_t kInline = 0, kAdmit = 1;
-constexpr uint8_t kWallTimeout = 1, kOverflow = 2, kSpawnFailed = 4, kHello = 8, kConfined = 16;
+constexpr uint8_t kWallTimeout = 1, kOverflow = 2, kSpawnFailed = 4, kHello = 8, kConfined = 16, kLandlock = 32;
 constexpr int kIdleMs = 1000;
 
 int64_t now_us() {
@@ -134,6 +135,9 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], const std::string
   if (setsid() < 0) child_fail("setsid");
   const int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0) child_fail("open /dev/null");
+  const uint64_t base_as = address_space_bytes();
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
+  if (cfg.landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) != 0) child_fail("landlock");
   const int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
   int high[4];
   for (int i = 0; i < 4; ++i) {
@@ -150,7 +154,7 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], const std::string
   clearenv();
   const auto cpu = rlim_t(std::max(1.0, cfg.cpu_time_s + 0.999));
   set_limit(RLIMIT_CPU, cpu, cpu + 1);
-  const rlim_t as = rlim_t(address_space_bytes() + (uint64_t(cfg.memory_mb) << 20));
+  const rlim_t as = rlim_t(base_as + (uint64_t(cfg.memory_mb) << 20));
   set_limit(RLIMIT_AS, as, as);
   set_limit(RLIMIT_FSIZE, 0, 0);
   set_limit(RLIMIT_CORE, 0, 0);
@@ -447,6 +451,36 @@ class Server {
 
 }  // namespace
 
+std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& read_paths) {
+  constexpr uint64_t kReadFile = 1ULL << 2, kReadDir = 1ULL << 3;
+  const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U /* VERSION */);
+  if (abi < 0) return {-1, std::string("landlock unavailable: ") + strerror(errno)};
+  uint64_t handled = (1ULL << 13) - 1;  // ABI 1: execute .. make_sym
+  if (abi >= 2) handled |= 1ULL << 13;  // refer
+  if (abi >= 3) handled |= 1ULL << 14;  // truncate
+  if (abi >= 5) handled |= 1ULL << 15;  // ioctl_dev
+  const int fd = int(syscall(SYS_landlock_create_ruleset, &handled, sizeof(handled), 0U));
+  if (fd < 0) return {-1, std::string("landlock ruleset refused: ") + strerror(errno)};
+  for (const auto& path : read_paths) {
+    const int parent = open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (parent < 0) continue;
+    struct stat st {};
+    const bool is_dir = fstat(parent, &st) == 0 && S_ISDIR(st.st_mode);
+    struct __attribute__((packed)) {
+      uint64_t allowed_access;
+      int32_t parent_fd;
+    } rule{is_dir ? (kReadFile | kReadDir) : kReadFile, parent};
+    const long rc = syscall(SYS_landlock_add_rule, fd, 1 /* PATH_BENEATH */, &rule, 0U);
+    const int err = errno;
+    close(parent);
+    if (rc != 0) {
+      close(fd);
+      return {-1, "landlock rule for " + path + " refused: " + strerror(err)};
+    }
+  }
+  return {fd, ""};
+}
+
 std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots) {
 #if !defined(__x86_64__)
   (void)program;
@@ -469,7 +503,7 @@ bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& 
            const std::vector<int>& pid_slots, const AdmitFn& admit, const ForkHooks& hooks, ChildJob* job) {
   const std::string why = probe_seccomp(program, pid_slots);
   const bool confined = why.empty();
-  const uint8_t flags = kHello | (confined ? kConfined : 0);
+  const uint8_t flags = kHello | (confined ? kConfined : 0) | (cfg.landlock_fd >= 0 ? kLandlock : 0);
   if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return false;
   if (!confined && !cfg.allow_unconfined) return false;
   Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, hooks, confined);
@@ -498,6 +532,7 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   c.read_all = cfg["read_all"].cast<bool>();
   c.allow_unconfined = cfg["allow_unconfined"].cast<bool>();
   c.workdir = cfg["workdir"].cast<std::string>();
+  c.landlock_fd = cfg["landlock_fd"].cast<int>();
   const std::string prog = program;
   sb::AdmitFn admit_fn = [&admit](const std::string& key, const char* data, size_t size) {
     admit(py::bytes(key), py::bytes(data, size));
@@ -514,6 +549,8 @@ void bind_sandbox(py::module_& m) {
   m.def("sandbox_serve", &serve_py, py::arg("ctrl_fd"), py::arg("out_fd"), py::arg("cfg"), py::arg("program"),
         py::arg("pid_slots"), py::arg("admit"),
         "Run the checker fork-server; returns None when the host hangs up, (spec, key, payload) in a child.");
+  m.def("sandbox_landlock", &sb::landlock_ruleset, py::arg("read_paths"),
+        "(ruleset fd, '') granting read beneath read_paths, or (-1, why) without Landlock.");
   m.def(
       "sandbox_probe",
       [](const py::bytes& program, const std::vector<int>& slots) {

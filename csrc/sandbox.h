@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eigenfast::sandbox {
@@ -22,6 +23,7 @@ struct ServerConfig {
   int gid = -1;
   bool read_all = false;  // with uid: keep CAP_DAC_READ_SEARCH (the Python prefix is not world-readable)
   bool allow_unconfined = false;
+  int landlock_fd = -1;  // >= 0: a Landlock ruleset every child enters before running Python
   std::string workdir;
 };
 
@@ -41,6 +43,10 @@ struct ForkHooks {
   void (*after_parent)() = nullptr;
   void (*after_child)() = nullptr;
 };
+
+// A Landlock ruleset granting read access beneath each path (directories: read + list); {-1, why} when the
+// kernel has no Landlock or refuses. Missing paths are skipped.
+std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& read_paths);
 
 // Empty string if a forked child can install `program` (struct sock_filter array), else why not.
 std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots);

@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 _CACHE_MIN_BYTES = 64 * 1024  # payloads at least this big are decoded once in the zygote and reused by key
 _NOBODY = 65534
 _spec_encoder = msgspec.msgpack.Encoder()
+# what a child may read besides the Python install and its packages (Landlock); all public, none secret
+_READABLE_SYSTEM_PATHS = ("/usr/lib", "/lib", "/usr/lib64", "/lib64", "/etc/ld.so.cache", "/usr/share/zoneinfo")
 _BOOT = (
     "import sys, json; cfg = json.loads(sys.argv[1]); sys.path[:0] = cfg['path']; "
     "from eigenfast.sandbox.zygote import main; main()"
@@ -60,6 +62,7 @@ class _Zygote:
             self.close()
             raise RuntimeError("the sandbox zygote did not start (see stderr for its traceback)")
         self.confined = bool(hello[0][3] & P.F_CONFINED)
+        self.landlocked = bool(hello[0][3] & P.F_LANDLOCK)
         self.reason = hello[1].decode("utf-8", "replace")
         os.set_blocking(self.stdin, False)
 
@@ -132,6 +135,7 @@ class Sandbox:
         self.allow_unconfined = allow_unconfined
         root = os.geteuid() == 0
         path = [str(Path(__file__).resolve().parents[2]), str(Path(msgspec.__file__).resolve().parents[1])]
+        package_dir = str(Path(__file__).resolve().parents[1])
         self._cfg = {
             "path": path,
             "backend": backend, "cpu_time_s": cpu_time_s, "wall_time_s": wall_time_s, "memory_mb": memory_mb,
@@ -139,6 +143,8 @@ class Sandbox:
             "uid": _NOBODY if root else -1, "gid": _NOBODY if root else -1,
             "read_all": root and not all(_world_readable(p) for p in [*path, sysconfig.get_paths()["stdlib"]]),
             "allow_unconfined": allow_unconfined, "workdir": "",
+            "read_paths": [package_dir, path[1], *_READABLE_SYSTEM_PATHS,
+                           *{sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}],
         }
         self._zygote: _Zygote | None = None
         self._workdir: str | None = None
@@ -161,6 +167,7 @@ class Sandbox:
             self._workdir = tempfile.mkdtemp(prefix="eigenfast-sandbox-")
             os.chmod(self._workdir, 0o555)  # empty and read-only; the uid-dropped child may enter it
             self._cfg["workdir"] = self._workdir
+            self._cfg["read_paths"] = [*self._cfg["read_paths"], self._workdir]
         zygote = _Zygote(self._cfg)
         if not zygote.confined:
             if not self.allow_unconfined:
@@ -182,6 +189,11 @@ class Sandbox:
     @property
     def confined(self) -> bool:
         return self._zygote is not None and self._zygote.confined
+
+    @property
+    def landlocked(self) -> bool:
+        """Whether children's file reads are confined by Landlock (see landlock.py)."""
+        return self._zygote is not None and self._zygote.landlocked
 
     @property
     def zygote_pid(self) -> int | None:

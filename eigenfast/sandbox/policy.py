@@ -16,12 +16,14 @@ Argument checks:
 - ``kill``/``tkill``/``tgkill``: only at the child itself (``kill(0, ...)`` is its own process group).
 - ``prlimit64``: only reads (new-limit pointer NULL), so limits cannot be raised.
 - ``ioctl``: only a few terminal/fd queries; anything else (e.g. ``TIOCSTI``) fails with ``ENOTTY``.
+- ``prctl``: only queries (and ``PR_SET_NAME``); anything else fails with ``EPERM`` (libraries probe prctl
+  while loading, so an unknown option must not look like an attack).
 
 Denied by omission, among others: every socket call (all families, AF_UNIX included), ``execve``/``execveat``,
 ``ptrace``, ``process_vm_*``, ``mount``/``umount2``/``pivot_root``/``chroot``, ``unshare``/``setns``, ``bpf``,
 ``io_uring_*``, ``perf_event_open``, ``userfaultfd``, ``memfd_create``, ``unlink*``/``rename*``/``mkdir*``/
 ``rmdir``/``link*``/``symlink*``, ``chmod``/``chown`` families, ``truncate``, ``setrlimit``, ``set*id``,
-``prctl``, ``seccomp``, ``pidfd_*``, ``rt_(tg)sigqueueinfo``.
+``seccomp``, ``pidfd_*``, ``rt_(tg)sigqueueinfo``.
 
 What it does NOT protect against (see also the package docstring): reading any file the child's uid may read
 (the filter cannot inspect paths), timing/side channels, CPU and memory pressure up to the rlimits, writes to
@@ -80,7 +82,7 @@ NR = {
     "clock_nanosleep": 230, "exit_group": 231, "epoll_wait": 232, "epoll_ctl": 233, "tgkill": 234,
     "waitid": 247, "openat": 257, "newfstatat": 262, "readlinkat": 267, "faccessat": 269, "pselect6": 270,
     "ppoll": 271, "set_robust_list": 273, "get_robust_list": 274, "epoll_pwait": 281, "eventfd2": 290,
-    "epoll_create1": 291, "dup3": 292, "pipe2": 293, "preadv": 295, "prlimit64": 302, "getcpu": 309,
+    "epoll_create1": 291, "prctl": 157, "dup3": 292, "pipe2": 293, "preadv": 295, "prlimit64": 302, "getcpu": 309,
     "getrandom": 318, "membarrier": 324, "preadv2": 327, "statx": 332, "rseq": 334, "clone3": 435,
     "close_range": 436, "faccessat2": 439, "epoll_pwait2": 441,
 }
@@ -106,6 +108,10 @@ OPEN_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPE
 CLONE_THREAD = 0x00010000
 # TCGETS, TIOCGWINSZ, FIONREAD, FIONCLEX, FIOCLEX
 ALLOWED_IOCTLS = (0x5401, 0x5413, 0x541B, 0x5450, 0x5451)
+# prctl queries that libraries make while loading (glibc's dlopen asks PR_CAPBSET_READ), plus PR_SET_NAME:
+# GET_DUMPABLE, GET_KEEPCAPS, SET_NAME, GET_NAME, GET_SECCOMP, CAPBSET_READ, GET_TIMERSLACK, GET_NO_NEW_PRIVS,
+# GET_THP_DISABLE, GET_SPECULATION_CTRL
+ALLOWED_PRCTLS = (3, 7, 15, 16, 21, 23, 30, 39, 42, 52)
 
 
 def supported() -> str | None:
@@ -141,6 +147,14 @@ def _ret(value: int) -> tuple[int, int, int, int]:
     return (_RET, 0, 0, value)
 
 
+def _one_of(arg: int, values: tuple[int, ...], otherwise: int) -> list[tuple[int, int, int, int]]:
+    """Allow when the low word of `arg` is one of `values`, else return `otherwise`."""
+    n = len(values)
+    body = [(_LD_ABS_W, 0, 0, _arg_lo(arg))]
+    body += [(_JEQ, n - j, 0, v) for j, v in enumerate(values)]
+    return body + [_ret(otherwise), _ret(RET_ALLOW)]
+
+
 def build() -> tuple[bytes, list[int]]:
     """The filter as packed `struct sock_filter` array, and the instruction indices whose k must be the pid."""
     p = _Program()
@@ -168,11 +182,8 @@ def build() -> tuple[bytes, list[int]]:
                        _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], slots=[1])
     p.on_nr("prlimit64", [(_LD_ABS_W, 0, 0, _arg_lo(2)), (_JEQ, 0, 2, 0), (_LD_ABS_W, 0, 0, _arg_hi(2)),
                           (_JEQ, 1, 0, 0), _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
-    n = len(ALLOWED_IOCTLS)
-    ioctl_body = [(_LD_ABS_W, 0, 0, _arg_lo(1))]
-    ioctl_body += [(_JEQ, n - j, 0, cmd) for j, cmd in enumerate(ALLOWED_IOCTLS)]
-    ioctl_body += [_ret(RET_ERRNO | errno.ENOTTY), _ret(RET_ALLOW)]
-    p.on_nr("ioctl", ioctl_body)
+    p.on_nr("ioctl", _one_of(1, ALLOWED_IOCTLS, RET_ERRNO | errno.ENOTTY))
+    p.on_nr("prctl", _one_of(0, ALLOWED_PRCTLS, RET_ERRNO | errno.EPERM))
     p.ins.append(_ret(RET_KILL_PROCESS))
     packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in p.ins)
     return packed, p.pid_slots

@@ -31,6 +31,7 @@ F_OUTPUT_OVERFLOW = 2
 F_SPAWN_FAILED = 4
 F_HELLO = 8
 F_CONFINED = 16
+F_LANDLOCK = 32
 
 
 class JobSpec(msgspec.Struct, array_like=True):

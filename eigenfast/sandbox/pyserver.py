@@ -16,7 +16,7 @@ import signal
 import time
 from collections import deque
 
-from eigenfast.sandbox import policy
+from eigenfast.sandbox import landlock, policy
 from eigenfast.sandbox import protocol as P
 
 PR_SET_PDEATHSIG = 1
@@ -85,14 +85,17 @@ class _Job:
 def _isolate(cfg: dict, ends: list[int], program: bytes, slots: list[int], confined: bool, zygote: int) -> None:
     os.setsid()
     devnull = os.open("/dev/null", os.O_RDONLY)
+    with open("/proc/self/statm", "rb") as f:
+        vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    if cfg["landlock_fd"] >= 0:
+        landlock.restrict_self(cfg["landlock_fd"])
     high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (devnull, *ends)]
     for target, fd in enumerate(high):
         os.dup2(fd, target)
     os.closerange(4, 1 << 20)
     os.chdir(cfg["workdir"])
     os.environ.clear()
-    with open("/proc/self/statm", "rb") as f:
-        vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     cpu = max(1, int(cfg["cpu_time_s"] + 0.999))
     limits = {
         resource.RLIMIT_CPU: (cpu, cpu + 1),
@@ -154,7 +157,7 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
     """The fork-server loop. Returns None when the host closes ctrl_fd; returns (spec, key, payload) in a child."""
     why = probe(program, slots)
     confined = why is None
-    hello_flags = P.F_HELLO | (P.F_CONFINED if confined else 0)
+    hello_flags = P.F_HELLO | (P.F_CONFINED if confined else 0) | (P.F_LANDLOCK if cfg["landlock_fd"] >= 0 else 0)
     _write_all(out_fd, P.result_frame(0, 0, hello_flags, 0, 0, 0, (why or "").encode(), b"", b""))
     if not confined and not cfg["allow_unconfined"]:
         return None

@@ -48,9 +48,14 @@ def main() -> None:
     if cfg["backend"] == "native":
         from eigenfast import _ext
 
-        serve = _ext.require_group("sandbox").sandbox_serve
+        native = _ext.require_group("sandbox")
+        serve, ruleset = native.sandbox_serve, native.sandbox_landlock
     else:
+        from eigenfast.sandbox.landlock import create_ruleset as ruleset
         from eigenfast.sandbox.pyserver import serve
+    cfg["landlock_fd"], why = ruleset(cfg["read_paths"])
+    if why:
+        print(f"eigenfast sandbox: {why}; checkers can read whatever their uid may", file=sys.stderr)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
     job = serve(0, 1, cfg, program, slots, cache.admit)
     if job is None:  # the host closed the control pipe

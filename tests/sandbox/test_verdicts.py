@@ -44,6 +44,31 @@ def test_normal_verdicts(sandbox, source, payload, status, value):
     assert r.wall_ms > 0
 
 
+STDLIB_CHECKER = '''
+import ast, base64, calendar, codecs, contextlib, csv, dataclasses, decimal, difflib, email.utils, enum
+import fnmatch, glob, hashlib, heapq, html, inspect, io, ipaddress, locale, operator, pathlib, pprint
+import secrets, shlex, struct, textwrap, time, tokenize, unicodedata, urllib.parse, uuid, weakref, zoneinfo
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+def check(p):
+    return [
+        len(str(uuid.uuid4())), len(secrets.token_hex(4)), hashlib.sha256(b"x").hexdigest()[:4],
+        str(zoneinfo.ZoneInfo("Europe/Paris")), datetime.now(timezone.utc).year > 2000,
+        time.localtime().tm_year > 2000, str(pathlib.Path(".").resolve()) != "",
+        ET.fromstring("<a><b/></a>")[0].tag, list(csv.reader(io.StringIO("a,b")))[0],
+        str(decimal.Decimal("1.10") + decimal.Decimal("2")), ast.literal_eval("[1, 2]"),
+        str(ipaddress.ip_address("10.0.0.1")), glob.glob("*"),
+    ]
+'''
+
+
+def test_common_stdlib_runs_without_false_violations(sandbox):
+    r = sandbox.run(STDLIB_CHECKER, None)
+    assert r.status == "ok", r
+    assert r.value == [36, 8, "2d71", "Europe/Paris", True, True, True, "b", ["a", "b"], "3.10", [1, 2],
+                       "10.0.0.1", []]
+
+
 def test_error_fields_and_output_tails(sandbox):
     r = sandbox.run("import sys\ndef check(p):\n    print('seen', p)\n    print('warn', file=sys.stderr)\n"
                     "    raise KeyError('k')\n", 7)
