@@ -25,8 +25,8 @@ Denied by omission, among others: every socket call (all families, AF_UNIX inclu
 ``rmdir``/``link*``/``symlink*``, ``chmod``/``chown`` families, ``truncate``, ``setrlimit``, ``set*id``,
 ``seccomp``, ``pidfd_*``, ``rt_(tg)sigqueueinfo``.
 
-What it does NOT protect against (see also the package docstring): reading any file the child's uid may read
-(the filter cannot inspect paths), timing/side channels, CPU and memory pressure up to the rlimits, writes to
+What it does NOT protect against (see also the package docstring): reading files (the filter cannot inspect
+paths; Landlock, in landlock.py, confines reads where the kernel has it), timing/side channels, CPU and memory pressure up to the rlimits, writes to
 fds the child already holds (its own stdout/stderr/result pipes, which the server caps), and kernel bugs in
 the allowed syscalls. It is written for x86-64 only; other architectures report seccomp as unavailable.
 """
