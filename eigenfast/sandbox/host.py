@@ -210,6 +210,11 @@ class Sandbox:
         todo = deque(enumerate(all_jobs))
         results: list[CheckResult | None] = [None] * len(all_jobs)
         encoded: dict[int, tuple[bytes, bytes | None]] = {}
+        for i, job in enumerate(all_jobs):  # fail before anything runs, naming the job
+            try:
+                self._encode(job, encoded)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise TypeError(f"run_many: payload of job {i} is not msgpack-encodable: {exc}") from None
         with self._lock:
             while todo:
                 self.start()
@@ -314,8 +319,9 @@ def _world_readable(path: str) -> bool:
 
 
 def _as_job(job: CheckJob | tuple, index: int) -> CheckJob:
-    if isinstance(job, CheckJob):
+    if isinstance(job, tuple) and 1 <= len(job) <= 3:
+        job = CheckJob(*job)
+    if isinstance(job, CheckJob) and isinstance(job.source, str) and isinstance(job.entry, str):
         return job
-    if isinstance(job, tuple) and 1 <= len(job) <= 3 and isinstance(job[0], str):
-        return CheckJob(*job)
-    raise TypeError(f"run_many: job {index} must be CheckJob or (source, payload[, entry]), got {type(job).__name__}")
+    raise TypeError(f"run_many: job {index} must be a CheckJob or a (source, payload[, entry]) tuple with str "
+                    f"source and entry, got {job!r:.80}")

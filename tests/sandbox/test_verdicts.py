@@ -146,8 +146,14 @@ def test_bad_arguments_are_named():
         Sandbox(wall_time_s=0)
     with pytest.raises(ValueError, match="backend"):
         Sandbox(backend="docker")
-    with Sandbox(workers=1, backend="python") as sb, pytest.raises(TypeError, match="job 1"):
-        sb.run_many([("def check(p): return 1", None), 42])
+    with Sandbox(workers=1, backend="python") as sb:
+        with pytest.raises(TypeError, match="job 1"):
+            sb.run_many([("def check(p): return 1", None), 42])
+        with pytest.raises(TypeError, match="job 1 must be .* str source"):
+            sb.run_many([("def check(p): return 1", None), (b"bytes source", None)])
+        with pytest.raises(TypeError, match="payload of job 1 is not msgpack-encodable"):
+            sb.run_many([("def check(p): return 1", None), ("def check(p): return 1", object())])
+        assert sb.run("def check(p): return 'still fine'", None).value == "still fine"
 
 
 class _UnconfinedZygote:
