@@ -1,7 +1,7 @@
 """Pure-Python twin of the C++ fork-server loop (csrc/sandbox.cpp), used when the extension is off.
 
-Same frames, same child isolation (setsid, fd closing, chdir, rlimits, uid drop when root, no_new_privs and
-the same seccomp program, installed through ctypes), same caps and timeouts; only slower per job.
+Same frames, same child isolation (setsid, fd closing, chdir, rlimits, uid drop when root, no_new_privs,
+Landlock and the same seccomp program, installed through ctypes), same caps and timeouts; only slower per job.
 """
 
 from __future__ import annotations
@@ -19,14 +19,9 @@ from collections import deque
 from eigenfast.sandbox import landlock, policy
 from eigenfast.sandbox import protocol as P
 
-PR_SET_PDEATHSIG = 1
-PR_SET_KEEPCAPS = 8
-_SYS_CAPSET = 126
-_CAP_VERSION_3 = 0x20080522
-_CAP_DAC_READ_SEARCH = 2
-PR_SET_SECCOMP = 22
-PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG, PR_SET_KEEPCAPS, PR_SET_SECCOMP, PR_SET_NO_NEW_PRIVS = 1, 8, 22, 38
 SECCOMP_MODE_FILTER = 2
+_SYS_CAPSET, _CAP_VERSION_3, _CAP_DAC_READ_SEARCH = 126, 0x20080522, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -34,7 +29,7 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def _prctl(option: int, arg: int | ctypes._Pointer = 0) -> None:
+def _prctl(option: int, arg: int = 0) -> None:
     if _libc.prctl(option, arg, 0, 0, 0) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"prctl({option}): {os.strerror(err)}")
