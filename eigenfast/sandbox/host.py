@@ -279,7 +279,7 @@ class Sandbox:
                         except BlockingIOError:
                             continue
                         except BrokenPipeError:
-                            raise self._died(inflight, results, todo) from None
+                            raise self._died(inflight, results) from None
                         del outbuf[:n]
                         if not outbuf:
                             sel.unregister(z.stdin)
@@ -287,7 +287,7 @@ class Sandbox:
                         continue
                     chunk = os.read(z.stdout, 1 << 20)
                     if not chunk:
-                        raise self._died(inflight, results, todo)
+                        raise self._died(inflight, results)
                     z.inbuf += chunk
                     while (frame := z.pop_frame()) is not None:
                         header, result, out, err = frame
@@ -297,11 +297,11 @@ class Sandbox:
                             last_progress = time.monotonic()
                 if inflight and time.monotonic() - last_progress > backstop:
                     z.proc.kill()
-                    raise self._died(inflight, results, todo)
+                    raise self._died(inflight, results)
         finally:
             sel.close()
 
-    def _died(self, inflight: dict, results: list, todo: deque) -> _ZygoteDied:
+    def _died(self, inflight: dict, results: list) -> _ZygoteDied:
         """Report every in-flight job as crashed (it is never re-run: it may be what killed the server)."""
         code = self._zygote.proc.poll()
         for index in inflight.values():
