@@ -48,6 +48,7 @@ _JEQ = 0x15
 _JGE = 0x35
 _JSET = 0x45
 _RET = 0x06
+_JA = 0x05
 _X32_SYSCALL_BIT = 0x40000000
 
 _OFF_NR = 0
@@ -123,31 +124,14 @@ def supported() -> str | None:
     return None
 
 
-class _Program:
-    def __init__(self) -> None:
-        self.ins: list[tuple[int, int, int, int]] = []
-        self.pid_slots: list[int] = []
-
-    def add(self, code: int, k: int = 0, jt: int = 0, jf: int = 0) -> None:
-        self.ins.append((code, jt, jf, k))
-
-    def self_pid_jeq(self, jt: int, jf: int) -> None:
-        self.pid_slots.append(len(self.ins))
-        self.add(_JEQ, 0, jt, jf)
-
-    def on_nr(self, name: str, body: list[tuple[int, int, int, int]], slots: list[int] = ()) -> None:
-        """`if nr == name: body` where body ends in returns on every path (A keeps nr on the skip path)."""
-        self.add(_JEQ, NR[name], 0, len(body))
-        base = len(self.ins)
-        self.pid_slots.extend(base + s for s in slots)
-        self.ins.extend(body)
+Insn = tuple[int, int, int, int]  # (code, jt, jf, k) of a `struct sock_filter`
 
 
-def _ret(value: int) -> tuple[int, int, int, int]:
+def _ret(value: int) -> Insn:
     return (_RET, 0, 0, value)
 
 
-def _one_of(arg: int, values: tuple[int, ...], otherwise: int) -> list[tuple[int, int, int, int]]:
+def _one_of(arg: int, values: tuple[int, ...], otherwise: int) -> list[Insn]:
     """Allow when the low word of `arg` is one of `values`, else return `otherwise`."""
     n = len(values)
     body = [(_LD_ABS_W, 0, 0, _arg_lo(arg))]
@@ -155,38 +139,62 @@ def _one_of(arg: int, values: tuple[int, ...], otherwise: int) -> list[tuple[int
     return body + [_ret(otherwise), _ret(RET_ALLOW)]
 
 
+def _blocks() -> dict[int, tuple[list[Insn], list[int]]]:
+    """Per handled syscall number: its block (ending in returns on every path) and its self-pid slots."""
+    blocks: dict[int, tuple[list[Insn], list[int]]] = {NR[name]: ([_ret(RET_ALLOW)], []) for name in PLAIN_ALLOW}
+    for name, arg in (("open", 1), ("openat", 2)):
+        blocks[NR[name]] = ([(_LD_ABS_W, 0, 0, _arg_lo(arg)), (_JSET, 0, 1, OPEN_WRITE_FLAGS),
+                             _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], [])
+    blocks[NR["clone"]] = ([(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JSET, 1, 0, CLONE_THREAD),
+                            _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], [])
+    blocks[NR["clone3"]] = ([_ret(RET_ERRNO | errno.ENOSYS)], [])
+    # kill(self | 0, sig): instruction 1 is the pid compare
+    blocks[NR["kill"]] = ([(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JEQ, 2, 0, 0), (_JEQ, 1, 0, 0),
+                           _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], [1])
+    for name in ("tkill", "tgkill"):
+        blocks[NR[name]] = ([(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JEQ, 1, 0, 0),
+                             _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], [1])
+    blocks[NR["prlimit64"]] = ([(_LD_ABS_W, 0, 0, _arg_lo(2)), (_JEQ, 0, 2, 0), (_LD_ABS_W, 0, 0, _arg_hi(2)),
+                                (_JEQ, 1, 0, 0), _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], [])
+    blocks[NR["ioctl"]] = (_one_of(1, ALLOWED_IOCTLS, RET_ERRNO | errno.ENOTTY), [])
+    blocks[NR["prctl"]] = (_one_of(0, ALLOWED_PRCTLS, RET_ERRNO | errno.EPERM), [])
+    return blocks
+
+
+def _tree(nrs: list[int], blocks: dict[int, tuple[list[Insn], list[int]]]) -> tuple[list[Insn], list[int]]:
+    """A binary search over sorted syscall numbers (A holds nr), so a lookup costs ~log2(n) compares.
+
+    The kernel's seccomp action cache emulates the filter once per syscall number at install time, so a
+    linear chain would cost every fork ~450 x its length; the tree keeps installs cheap too.
+    """
+    if len(nrs) <= 4:
+        ins: list[Insn] = []
+        slots: list[int] = []
+        for n in nrs:
+            body, body_slots = blocks[n]
+            ins.append((_JEQ, 0, len(body), n))
+            slots += [len(ins) + s for s in body_slots]
+            ins += body
+        return ins + [_ret(RET_KILL_PROCESS)], slots
+    mid = len(nrs) // 2
+    left, left_slots = _tree(nrs[:mid], blocks)
+    right, right_slots = _tree(nrs[mid:], blocks)
+    head = [(_JGE, 0, 1, nrs[mid]), (_JA, 0, 0, len(left))]  # nr >= mid: jump over the left half
+    slots = [2 + s for s in left_slots] + [2 + len(left) + s for s in right_slots]
+    return head + left + right, slots
+
+
 def build() -> tuple[bytes, list[int]]:
     """The filter as packed `struct sock_filter` array, and the instruction indices whose k must be the pid."""
-    p = _Program()
-    p.add(_LD_ABS_W, _OFF_ARCH)
-    p.add(_JEQ, AUDIT_ARCH_X86_64, 1, 0)
-    p.ins.append(_ret(RET_KILL_PROCESS))
-    p.add(_LD_ABS_W, _OFF_NR)
-    p.add(_JGE, _X32_SYSCALL_BIT, 0, 1)
-    p.ins.append(_ret(RET_KILL_PROCESS))
-    for name in PLAIN_ALLOW:
-        p.add(_JEQ, NR[name], 0, 1)
-        p.ins.append(_ret(RET_ALLOW))
-    for name, arg in (("open", 1), ("openat", 2)):
-        p.on_nr(name, [(_LD_ABS_W, 0, 0, _arg_lo(arg)), (_JSET, 0, 1, OPEN_WRITE_FLAGS),
-                       _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
-    p.on_nr("clone", [(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JSET, 1, 0, CLONE_THREAD),
-                      _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
-    p.ins.append((_JEQ, 0, 1, NR["clone3"]))
-    p.ins.append(_ret(RET_ERRNO | errno.ENOSYS))
-    # kill(self | 0, sig): slot 1 is the pid compare.
-    p.on_nr("kill", [(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JEQ, 2, 0, 0), (_JEQ, 1, 0, 0),
-                     _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], slots=[1])
-    for name in ("tkill", "tgkill"):
-        p.on_nr(name, [(_LD_ABS_W, 0, 0, _arg_lo(0)), (_JEQ, 1, 0, 0),
-                       _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], slots=[1])
-    p.on_nr("prlimit64", [(_LD_ABS_W, 0, 0, _arg_lo(2)), (_JEQ, 0, 2, 0), (_LD_ABS_W, 0, 0, _arg_hi(2)),
-                          (_JEQ, 1, 0, 0), _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)])
-    p.on_nr("ioctl", _one_of(1, ALLOWED_IOCTLS, RET_ERRNO | errno.ENOTTY))
-    p.on_nr("prctl", _one_of(0, ALLOWED_PRCTLS, RET_ERRNO | errno.EPERM))
-    p.ins.append(_ret(RET_KILL_PROCESS))
-    packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in p.ins)
-    return packed, p.pid_slots
+    header: list[Insn] = [
+        (_LD_ABS_W, 0, 0, _OFF_ARCH), (_JEQ, 1, 0, AUDIT_ARCH_X86_64), _ret(RET_KILL_PROCESS),
+        (_LD_ABS_W, 0, 0, _OFF_NR), (_JGE, 0, 1, _X32_SYSCALL_BIT), _ret(RET_KILL_PROCESS),
+    ]
+    blocks = _blocks()
+    body, slots = _tree(sorted(blocks), blocks)
+    program = header + body
+    packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in program)
+    return packed, [len(header) + s for s in slots]
 
 
 def with_pid(program: bytes, slots: list[int], pid: int) -> bytes:
