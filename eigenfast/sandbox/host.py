@@ -53,6 +53,7 @@ class _Zygote:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", "-X", "utf8", "-c", _BOOT, json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}, cwd=cfg["workdir"], close_fds=True,
+            start_new_session=True,  # terminal Ctrl-C must not trip the zygote's (inherited) SIGINT flag
         )
         self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.inbuf = bytearray()
