@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
@@ -200,3 +202,33 @@ def test_interrupted_dispatch_leaves_a_usable_sandbox(monkeypatch):
         monkeypatch.undo()
         assert sb.run("def check(p): return p * 3", 5).value == 15
         assert sb.zygote_pid != first
+
+
+def test_host_death_leaves_no_orphans(backend):
+    script = (
+        "import sys\n"
+        "from eigenfast.sandbox import Sandbox\n"
+        f"sb = Sandbox(workers=1, wall_time_s=30, cpu_time_s=30, backend={backend!r}).__enter__()\n"
+        "print(sb.zygote_pid, flush=True)\n"
+        "sb.run('import time\\ndef check(p):\\n    time.sleep(60)\\n', None)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    host = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env)
+    zygote = int(host.stdout.readline())
+    time.sleep(0.5)  # the sleeping child is running now
+    children = [int(p) for p in open(f"/proc/{zygote}/task/{zygote}/children").read().split()]
+    assert len(children) == 1
+    host.kill()
+    host.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in (zygote, *children)):
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in (zygote, *children))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
