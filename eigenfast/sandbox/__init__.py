@@ -30,7 +30,22 @@ secrets in payloads). Without seccomp (old kernels, non-x86-64) `Sandbox` refuse
 host's checkers could then fork, exec and open sockets).
 """
 
-from eigenfast.sandbox.host import Sandbox, SandboxUnavailableError
-from eigenfast.sandbox.result import CheckJob, CheckResult
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eigenfast.sandbox.host import Sandbox, SandboxUnavailableError
+    from eigenfast.sandbox.result import CheckJob, CheckResult
 
 __all__ = ["CheckJob", "CheckResult", "Sandbox", "SandboxUnavailableError"]
+_HOME = {"Sandbox": "host", "SandboxUnavailableError": "host", "CheckJob": "result", "CheckResult": "result"}
+
+
+def __getattr__(name: str):
+    # Lazy so the zygote, which imports eigenfast.sandbox.zygote, never loads the host side (subprocess,
+    # threading, logging, hashlib...): less memory to copy per fork, no extra at-fork handlers.
+    if name in _HOME:
+        return getattr(importlib.import_module(f"eigenfast.sandbox.{_HOME[name]}"), name)
+    raise AttributeError(f"module 'eigenfast.sandbox' has no attribute {name!r}")
