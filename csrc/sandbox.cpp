@@ -153,6 +153,7 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], const std::string
   }
   if (chdir(cfg.workdir.c_str()) != 0) child_fail("chdir");
   clearenv();
+  setenv("HOME", cfg.workdir.c_str(), 1);  // so expanduser("~") never falls back to an NSS (socket) lookup
   const auto cpu = rlim_t(std::max(1.0, cfg.cpu_time_s + 0.999));
   set_limit(RLIMIT_CPU, cpu, cpu + 1);
   const rlim_t as = rlim_t(base_as + (uint64_t(cfg.memory_mb) << 20));

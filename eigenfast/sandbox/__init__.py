@@ -4,7 +4,7 @@
 runs each job in a brand-new child of it. The child, before any checker byte runs:
 
 - becomes its own session/process group, gets fd 0 = /dev/null, 1/2 = capture pipes, 3 = result pipe, and
-  every other fd closed; an empty, read-only working directory; an empty environment;
+  every other fd closed; an empty, read-only working directory; an environment holding only HOME (= that directory);
 - gets rlimits: CPU time, address space (zygote size + `memory_mb`), file size 0, core 0, 32 open files,
   0 processes, 0 locked memory;
 - when the host runs as root, drops to uid/gid 65534 with no supplementary groups (so it cannot signal or

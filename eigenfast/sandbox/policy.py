@@ -19,6 +19,9 @@ Argument checks:
 - ``prctl``: only queries (and ``PR_SET_NAME``); anything else fails with ``EPERM`` (libraries probe prctl
   while loading, so an unknown option must not look like an attack).
 
+Side effect worth knowing: name-service lookups (``pwd.getpwuid``, ``getpass.getuser`` without USER, DNS)
+open sockets, so they are violations too; the child gets ``HOME`` so ``expanduser("~")`` needs none.
+
 Denied by omission, among others: every socket call (all families, AF_UNIX included), ``execve``/``execveat``,
 ``ptrace``, ``process_vm_*``, ``mount``/``umount2``/``pivot_root``/``chroot``, ``unshare``/``setns``, ``bpf``,
 ``io_uring_*``, ``perf_event_open``, ``userfaultfd``, ``memfd_create``, ``unlink*``/``rename*``/``mkdir*``/

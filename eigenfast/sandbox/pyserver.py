@@ -92,6 +92,7 @@ def _isolate(cfg: dict, ends: list[int], program: bytes, slots: list[int], confi
     os.closerange(4, 1 << 20)
     os.chdir(cfg["workdir"])
     os.environ.clear()
+    os.environ["HOME"] = cfg["workdir"]  # so expanduser("~") never falls back to an NSS (socket) lookup
     cpu = max(1, int(cfg["cpu_time_s"] + 0.999))
     limits = {
         resource.RLIMIT_CPU: (cpu, cpu + 1),

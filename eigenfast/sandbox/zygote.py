@@ -41,6 +41,7 @@ class PayloadCache(dict):
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     os.environ.clear()  # started with env={}, but CPython's locale coercion may have added LC_CTYPE
+    os.environ["HOME"] = cfg["workdir"]  # the only variable children see (no NSS lookups for "~")
     for name in WARM_MODULES:
         importlib.import_module(name)
     program, slots = policy.build()

@@ -80,7 +80,11 @@ ATTACKS = [
     Attack("write_proc_self_mem", "    open('/proc/self/mem', 'r+b')", "violation"),
     Attack("memfd_create", "    os.memfd_create('x')", "violation"),
     # secrets
-    Attack("read_environ", "    return dict(os.environ)", "ok", lambda r: r.value == {} and _no_secret(r)),
+    Attack("read_environ", "    return dict(os.environ)", "ok",
+           lambda r: list(r.value) == ["HOME"] and "eigenfast-sandbox-" in r.value["HOME"] and _no_secret(r)),
+    Attack("read_c_environ",
+           "    env = ctypes.cast(ctypes.c_void_p.in_dll(libc, 'environ'), ctypes.POINTER(ctypes.c_char_p))\n"
+           "    return [env[0], env[1]]", "ok", lambda r: r.value[0].startswith(b"HOME=") and r.value[1] is None),
     Attack("read_host_proc_environ", "    return open(f\"/proc/{p['host_pid']}/environ\", 'rb').read()", "error",
            lambda r: r.error_type == "PermissionError" and _no_secret(r)),
     Attack("scan_all_proc_environ",
