@@ -35,7 +35,8 @@ SUBPROCESS_WRAPPER = (
     "src, payload = json.load(sys.stdin)\n"
     "ns = {}\n"
     "exec(src, ns)\n"
-    "print(json.dumps(ns['check'](payload)))\n"
+    "import resource\n"
+    "print(json.dumps([ns['check'](payload), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss]))\n"
 )
 
 
@@ -83,30 +84,32 @@ def bench_sandbox(backend: str, source: str, payload: object, n: int, workers: i
             latencies.append((time.perf_counter() - t) * 1000)
             assert r.status == "ok", r
         zygote_kb = peak_kb(sb.zygote_pid)
-    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    child_kb = max(r.max_rss_kb for r in results)
     return {"checks_per_s": n / elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
-            "cpu_ms_per_check": cpu / n * 1000, "peak_mem_mb": max(zygote_kb, child_peak) / 1024, "n": n}
+            "cpu_ms_per_check": cpu / n * 1000, "server_peak_mb": zygote_kb / 1024,
+            "check_peak_mb": child_kb / 1024, "n": n}
 
 
 def bench_subprocess(source: str, payload: object, n: int, workers: int) -> dict:
     body = json.dumps([source, payload]).encode()
 
-    def one(_: int) -> float:
+    def one(_: int) -> tuple[float, int]:
         t = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", SUBPROCESS_WRAPPER], input=body, capture_output=True,
                              check=True, env={"PATH": os.environ.get("PATH", "")})
-        assert out.stdout.strip(), out.stderr
-        return (time.perf_counter() - t) * 1000
+        _, rss_kb = json.loads(out.stdout)
+        return (time.perf_counter() - t) * 1000, rss_kb
 
     cpu0 = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        latencies = list(pool.map(one, range(n)))
+        runs = list(pool.map(one, range(n)))
     elapsed = time.perf_counter() - t0
     cpu = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN) - cpu0
-    child_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    latencies = [ms for ms, _ in runs]
     return {"checks_per_s": n / elapsed, "p50_ms": pct(latencies, 50), "p99_ms": pct(latencies, 99),
-            "cpu_ms_per_check": cpu / n * 1000, "peak_mem_mb": child_peak / 1024, "n": n}
+            "cpu_ms_per_check": cpu / n * 1000, "server_peak_mb": 0.0,
+            "check_peak_mb": max(kb for _, kb in runs) / 1024, "n": n}
 
 
 def main() -> int:
@@ -135,15 +138,16 @@ def main() -> int:
     print(f"workers={args.workers}  cpus={os.cpu_count()}  load avg={load:.1f}  "
           f"airline db={db_path.stat().st_size / 1e6:.1f} MB json")
     print("cpu ms/check = host + server + children CPU per check; capacity/s = cpus * 1000 / that (idle machine)")
+    print("peak MB = peak RSS of the fork-server / of one check process (a sandbox child shares the server's)")
     print(f"{'workload':<11} {'runner':<16} {'checks/s':>9} {'vs subproc':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'cpu ms/check':>12} {'capacity/s':>10} {'peak MB':>8}")
+          f"{'cpu ms/check':>12} {'capacity/s':>10} {'peak MB':>11}")
     for workload, by_runner in rows.items():
         base = by_runner["subprocess"]["checks_per_s"]
         for runner, r in by_runner.items():
             r["capacity_per_s"] = os.cpu_count() * 1000 / r["cpu_ms_per_check"]
             print(f"{workload:<11} {runner:<16} {r['checks_per_s']:>9.1f} {r['checks_per_s'] / base:>9.1f}x "
                   f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_check']:>12.2f} "
-                  f"{r['capacity_per_s']:>10.0f} {r['peak_mem_mb']:>8.1f}")
+                  f"{r['capacity_per_s']:>10.0f} {r['server_peak_mb']:>5.1f}/{r['check_peak_mb']:<5.1f}")
     if args.json:
         args.json.write_text(json.dumps({"workers": args.workers, "load_avg": load, "results": rows}, indent=2))
     return 0

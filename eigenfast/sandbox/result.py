@@ -22,6 +22,7 @@ class CheckResult(msgspec.Struct, omit_defaults=True):
     stderr_tail: str = ""
     wall_ms: float = 0.0
     cpu_ms: float = 0.0
+    max_rss_kb: int = 0  # the child's peak resident set (it starts sharing the zygote's pages)
 
     @property
     def ok(self) -> bool:
@@ -44,9 +45,9 @@ def _text(b: bytes) -> str:
 
 def from_frame(header: tuple, result: bytes, out: bytes, err: bytes, *, cpu_limit_s: float) -> CheckResult:
     """Classify one finished child. Signals outrank the child's own report: a report cannot hide a kill."""
-    _, _, wait_status, flags, wall_us, cpu_us, _maxrss, *_ = header
+    _, _, wait_status, flags, wall_us, cpu_us, maxrss_kb, *_ = header
     base = {"stdout_tail": _text(out), "stderr_tail": _text(err), "wall_ms": wall_us / 1000.0,
-            "cpu_ms": cpu_us / 1000.0}
+            "cpu_ms": cpu_us / 1000.0, "max_rss_kb": maxrss_kb}
     if flags & P.F_SPAWN_FAILED:
         return CheckResult("crashed", message=f"could not start the checker: {_text(result)}", **base)
     if flags & P.F_OUTPUT_OVERFLOW:

@@ -43,7 +43,7 @@ def test_normal_verdicts(sandbox, source, payload, status, value):
     assert r.status == status, r
     if status == "ok":
         assert r.value == value and type(r.value) is type(value)
-    assert r.wall_ms > 0
+    assert r.wall_ms > 0 and r.cpu_ms > 0 and r.max_rss_kb > 0
 
 
 STDLIB_CHECKER = '''
