@@ -144,6 +144,9 @@ ATTACKS = [
            lambda r: "SIGSEGV" in r.message),
     Attack("segfault", "    return ctypes.string_at(0)", "crashed", lambda r: "SIGSEGV" in r.message),
     Attack("abort", "    os.abort()", "crashed", lambda r: "SIGABRT" in r.message),
+    Attack("tamper_modules_for_next_job",
+           "    import builtins, math\n    json.dumps = lambda *a, **k: 'PWNED'\n    builtins.len = lambda x: -1\n"
+           "    math.pi = 3\n    sys.modules['re'] = None\n    return True", "ok"),
     Attack("sys_exit", "    sys.exit(0)", "error", lambda r: r.error_type == "SystemExit"),
     Attack("keyboard_interrupt", "    raise KeyboardInterrupt", "error"),
 ]
@@ -197,9 +200,14 @@ def test_host_is_untouched_after_the_suite(attack_env):
 
 def test_sandbox_serves_1000_normal_jobs_after_the_suite(attack_env):
     sb = attack_env["sandbox"]
-    src = "def check(p):\n    return {'sq': p * p, 'even': p % 2 == 0}\n"
+    src = ("import json, math, re\n"
+           "def check(p):\n"
+           "    return {'sq': p * p, 'even': p % 2 == 0, 'json': json.dumps([p]), 'len': len('ab'),\n"
+           "            'pi': math.pi > 3.1, 're': bool(re.match('a', 'a'))}\n")
     results = sb.run_many([(src, i) for i in range(1000)])
-    assert [r.value for r in results] == [{"sq": i * i, "even": i % 2 == 0} for i in range(1000)]
+    assert [r.value for r in results] == [
+        {"sq": i * i, "even": i % 2 == 0, "json": f"[{i}]", "len": 2, "pi": True, "re": True} for i in range(1000)
+    ]
     assert all(r.status == "ok" for r in results)
 
 
