@@ -77,12 +77,11 @@ class _Job:
         self.flags = 0
 
 
-def _isolate(cfg: dict, ends: list[int], program: bytes, slots: list[int], confined: bool, zygote: int) -> None:
+def _isolate(cfg: dict, ends: list[int], devnull: int, vm_bytes: int, program: bytes, slots: list[int],
+             confined: bool, zygote: int) -> None:
+    """devnull is the zygote's read-only /dev/null and vm_bytes its address space at fork time."""
     os.setsid()
     _libc.prctl(15, b"eigenfast-chk", 0, 0, 0)  # PR_SET_NAME: tells checker children apart in ps/top/perf
-    devnull = os.open("/dev/null", os.O_RDONLY)
-    with open("/proc/self/statm", "rb") as f:
-        vm_bytes = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     if cfg["landlock_fd"] >= 0:
         landlock.restrict_self(cfg["landlock_fd"])
@@ -159,6 +158,8 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
     if not confined and not cfg["allow_unconfined"]:
         return None
     zygote = os.getpid()
+    # Opened once here: a child opening /proc/self pays a slow path walk for its brand-new pid.
+    zfds = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC), os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
     os.set_blocking(ctrl_fd, False)
     max_output, tail = cfg["max_output"], cfg["tail_bytes"]
     jobs: dict[int, _Job] = {}  # by pid
@@ -214,23 +215,27 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
                 job.flags |= P.F_WALL_TIMEOUT
                 os.killpg(job.pid, signal.SIGKILL)
         while pending and len(jobs) < cfg["workers"]:
-            got = _spawn(pending.popleft(), cfg, program, slots, confined, zygote, admit, jobs, owner, poller)
+            got = _spawn(pending.popleft(), cfg, program, slots, confined, zygote, zfds, admit, jobs, owner,
+                         poller)
             if got is not None:
                 return got
     return None
 
 
-def _spawn(frame, cfg, program, slots, confined, zygote, admit, jobs, owner, poller):
+def _spawn(frame, cfg, program, slots, confined, zygote, zfds, admit, jobs, owner, poller):
     _, job_id, mode, key, spec_len = P.JOB_HEADER.unpack_from(frame)
     spec = frame[P.JOB_HEADER.size:P.JOB_HEADER.size + spec_len]
     payload = frame[P.JOB_HEADER.size + spec_len:]
     if mode == P.ADMIT:
         admit(key, payload)
     pipes = [os.pipe2(os.O_CLOEXEC) for _ in range(3)]
+    devnull, statm = zfds
+    vm_bytes = int(os.pread(statm, 128, 0).split()[0]) * os.sysconf("SC_PAGE_SIZE")
     pid = os.fork()
     if pid == 0:
         try:
-            _isolate(cfg, [pipes[1][1], pipes[2][1], pipes[0][1]], program, slots, confined, zygote)
+            _isolate(cfg, [pipes[1][1], pipes[2][1], pipes[0][1]], devnull, vm_bytes, program, slots, confined,
+                     zygote)
         except BaseException as exc:
             os.write(2, f"sandbox child setup failed: {exc}\n".encode())
             os._exit(125)
