@@ -2,6 +2,9 @@
 
 Everything the report path needs is bound before the checker runs, so a checker that monkeypatches
 `os`, `msgspec` or `sys` can at worst spoil its own report (which the host then classifies as bad_output).
+The encoder, decoder and fallback reports are built once in the zygote and inherited, and the zygote
+rehearses this path (`rehearse`) so children find its bytecode specialised and its caches warm instead of
+redoing that work and copying the pages it writes.
 """
 
 from __future__ import annotations
@@ -16,22 +19,15 @@ from eigenfast.sandbox.protocol import ChildReport, JobSpec
 
 RESULT_FD = 3
 
+_encode = msgspec.msgpack.Encoder().encode
+_decode_spec = msgspec.msgpack.Decoder(JobSpec).decode
+_decode_payload = msgspec.msgpack.Decoder().decode
+_MEMORY_REPORT = _encode(ChildReport("memory", error_type="MemoryError", message="out of memory"))
+
 
 def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict, max_output: int) -> None:
-    encode = msgspec.msgpack.Encoder().encode
-    write, exit_, flush_targets, size, view_of = os.write, os._exit, (sys.stdout, sys.stderr), len, memoryview
-    memory_report = encode(ChildReport("memory", error_type="MemoryError", message="out of memory"))
-    try:
-        report = _run_checker(spec_bytes, key, payload_bytes, cache)
-        try:
-            data = encode(report)
-        except Exception as exc:  # unencodable value
-            data = encode(ChildReport("bad_output", error_type=type(exc).__name__,
-                                      message=f"result is not msgpack-encodable: {exc}"[:500]))
-        if size(data) > max_output:
-            data = encode(ChildReport("bad_output", message=f"result is {size(data)} bytes, over the cap"))
-    except MemoryError:
-        data = memory_report
+    write, exit_, flush_targets, view_of = os.write, os._exit, (sys.stdout, sys.stderr), memoryview
+    data = report(spec_bytes, key, payload_bytes, cache, max_output)
     for stream in flush_targets:
         try:
             stream.flush()
@@ -46,10 +42,38 @@ def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache
     exit_(0)
 
 
+def report(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict,
+           max_output: int) -> bytes:
+    """The encoded ChildReport of one checker run, at most max_output bytes."""
+    encode, size, memory_report = _encode, len, _MEMORY_REPORT
+    try:
+        result = _run_checker(spec_bytes, key, payload_bytes, cache)
+        try:
+            data = encode(result)
+        except Exception as exc:  # unencodable value
+            data = encode(ChildReport("bad_output", error_type=type(exc).__name__,
+                                      message=f"result is not msgpack-encodable: {exc}"[:500]))
+        if size(data) > max_output:
+            data = encode(ChildReport("bad_output", message=f"result is {size(data)} bytes, over the cap"))
+    except MemoryError:
+        data = memory_report
+    return data
+
+
+def rehearse(max_output: int, rounds: int = 64) -> None:
+    """Run the report path on throwaway checkers in the zygote, before it serves (see the module docstring)."""
+    checkers = (("def check(p):\n    return p['x'] + 1 > 0\n", {"x": 1}),
+                ("def check(p):\n    raise ValueError(p)\n", [1]),
+                ("def check(p):\n    return {'ok': True, 'n': len(p)}\n", "ab"))
+    for _ in range(rounds):
+        for source, payload in checkers:
+            report(_encode(JobSpec(source, "check")), None, _encode(payload), {}, max_output)
+
+
 def _run_checker(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict) -> ChildReport:
     try:
-        spec = msgspec.msgpack.decode(spec_bytes, type=JobSpec)
-        payload = cache[key] if key is not None else msgspec.msgpack.decode(payload_bytes)
+        spec = _decode_spec(spec_bytes)
+        payload = cache[key] if key is not None else _decode_payload(payload_bytes)
         namespace = {"__name__": "__checker__", "__builtins__": builtins}
         exec(compile(spec.source, "<checker>", "exec"), namespace)
         fn = namespace.get(spec.entry)

@@ -57,6 +57,7 @@ def main() -> None:
     cfg["landlock_fd"], why = ruleset(cfg["read_paths"])
     if why:
         print(f"eigenfast sandbox: {why}; checkers can read whatever their uid may", file=sys.stderr)
+    child.rehearse(cfg["max_output"])
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
     job = serve(0, 1, cfg, program, slots, cache.admit)
     if job is None:  # the host closed the control pipe
