@@ -32,6 +32,9 @@ _NOBODY = 65534
 _spec_encoder = msgspec.msgpack.Encoder()
 # what a child may read besides the Python install and its packages (Landlock); all public, none secret
 _READABLE_SYSTEM_PATHS = ("/usr/lib", "/lib", "/usr/lib64", "/lib64", "/etc/ld.so.cache", "/usr/share/zoneinfo")
+# Only this, no inherited variables. Binding every PLT slot at load time means children never run the lazy
+# resolver and never copy-on-write the GOT pages it patches.
+_ZYGOTE_ENV = {"LD_BIND_NOW": "1"}
 _BOOT = (
     "import sys, json; cfg = json.loads(sys.argv[1]); sys.path[:0] = cfg['path']; "
     "from eigenfast.sandbox.zygote import main; main()"
@@ -52,7 +55,7 @@ class _Zygote:
     def __init__(self, cfg: dict) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-I", "-S", "-B", "-X", "utf8", "-c", _BOOT, json.dumps(cfg)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={}, cwd=cfg["workdir"], close_fds=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_ZYGOTE_ENV, cwd=cfg["workdir"], close_fds=True,
             start_new_session=True,  # terminal Ctrl-C must not trip the zygote's (inherited) SIGINT flag
         )
         self.stdin, self.stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()
