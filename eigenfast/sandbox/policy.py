@@ -164,25 +164,61 @@ def _blocks() -> dict[int, tuple[list[Insn], list[int]]]:
     return blocks
 
 
-def _tree(nrs: list[int], blocks: dict[int, tuple[list[Insn], list[int]]]) -> tuple[list[Insn], list[int]]:
-    """A binary search over sorted syscall numbers (A holds nr), so a lookup costs ~log2(n) compares.
+Unit = tuple[int, int, int | None]  # (lo, hi, nr of an argument-checking block or None for a plain allow)
+_LEAF_UNITS = 4
 
-    The kernel's seccomp action cache emulates the filter once per syscall number at install time, so a
-    linear chain would cost every fork ~450 x its length; the tree keeps installs cheap too.
-    """
-    if len(nrs) <= 4:
-        ins: list[Insn] = []
-        slots: list[int] = []
-        for n in nrs:
-            body, body_slots = blocks[n]
-            ins.append((_JEQ, 0, len(body), n))
+
+def _units(blocks: dict[int, tuple[list[Insn], list[int]]]) -> list[Unit]:
+    """Sorted numbers as runs: consecutive plain allows merge into one range, other blocks stand alone."""
+    plain = {NR[name] for name in PLAIN_ALLOW}
+    units: list[Unit] = []
+    for n in sorted(blocks):
+        if n in plain and units and units[-1][2] is None and units[-1][1] == n - 1:
+            units[-1] = (units[-1][0], n, None)
+        else:
+            units.append((n, n, None if n in plain else n))
+    return units
+
+
+def _leaf(units: list[Unit], blocks: dict[int, tuple[list[Insn], list[int]]]) -> tuple[list[Insn], list[int]]:
+    """A short ascending scan (A holds nr) ending in one shared kill and one shared allow."""
+    ins: list[list[int]] = []
+    to_allow: list[tuple[int, int]] = []  # (instruction, 1 = jt / 2 = jf) that must reach the shared allow
+    slots: list[int] = []
+    for lo, hi, nr in units:
+        if nr is not None:
+            body, body_slots = blocks[nr]
+            ins.append([_JEQ, 0, len(body), nr])
             slots += [len(ins) + s for s in body_slots]
-            ins += body
-        return ins + [_ret(RET_KILL_PROCESS)], slots
-    mid = len(nrs) // 2
-    left, left_slots = _tree(nrs[:mid], blocks)
-    right, right_slots = _tree(nrs[mid:], blocks)
-    head = [(_JGE, 0, 1, nrs[mid]), (_JA, 0, 0, len(left))]  # nr >= mid: jump over the left half
+            ins += [list(i) for i in body]
+        elif lo == hi:
+            to_allow.append((len(ins), 1))
+            ins.append([_JEQ, 0, 0, lo])
+        else:  # below lo: skip to the next unit; from hi + 1 up: fall to the next unit; else allow
+            ins.append([_JGE, 0, 1, lo])
+            to_allow.append((len(ins), 2))
+            ins.append([_JGE, 0, 0, hi + 1])
+    ins.append(list(_ret(RET_KILL_PROCESS)))
+    allow = len(ins)
+    ins.append(list(_ret(RET_ALLOW)))
+    for i, field in to_allow:
+        ins[i][field] = allow - i - 1
+    return [tuple(i) for i in ins], slots
+
+
+def _tree(units: list[Unit], blocks: dict[int, tuple[list[Insn], list[int]]]) -> tuple[list[Insn], list[int]]:
+    """A binary search over sorted runs of syscall numbers (A holds nr) down to short scans.
+
+    The kernel converts, checks and JITs the whole program on every child's install (the largest
+    cost of isolation), and its action cache emulates it once per syscall number, so the program
+    should be short and its paths shallow: ranges of plain allows and shared returns keep it both.
+    """
+    if len(units) <= _LEAF_UNITS:
+        return _leaf(units, blocks)
+    mid = len(units) // 2
+    left, left_slots = _tree(units[:mid], blocks)
+    right, right_slots = _tree(units[mid:], blocks)
+    head = [(_JGE, 0, 1, units[mid][0]), (_JA, 0, 0, len(left))]  # nr >= mid: jump over the left half
     slots = [2 + s for s in left_slots] + [2 + len(left) + s for s in right_slots]
     return head + left + right, slots
 
@@ -194,7 +230,7 @@ def build() -> tuple[bytes, list[int]]:
         (_LD_ABS_W, 0, 0, _OFF_NR), (_JGE, 0, 1, _X32_SYSCALL_BIT), _ret(RET_KILL_PROCESS),
     ]
     blocks = _blocks()
-    body, slots = _tree(sorted(blocks), blocks)
+    body, slots = _tree(_units(blocks), blocks)
     program = header + body
     packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in program)
     return packed, [len(header) + s for s in slots]
