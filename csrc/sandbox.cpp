@@ -190,6 +190,7 @@ struct Job {
   int pidfd = -1;
   int fds[3] = {-1, -1, -1};  // result, stdout, stderr
   std::string bufs[3];
+  std::string spec;
   int64_t start_us = 0;
   int64_t deadline_us = 0;
   uint8_t flags = 0;
@@ -234,8 +235,9 @@ void close_job_fds(Job& job) {
 class Server {
  public:
   Server(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
-         const std::vector<int>& slots, const AdmitFn& admit, const ForkHooks& hooks, bool confined)
-      : ctrl_(ctrl_fd), out_(out_fd), cfg_(cfg), program_(program), slots_(slots), admit_(admit),
+         const std::vector<int>& slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+         bool confined)
+      : ctrl_(ctrl_fd), out_(out_fd), cfg_(cfg), program_(program), slots_(slots), admit_(admit), learn_(learn),
         hooks_(hooks), confined_(confined), zygote_(getpid()),
         devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)), statm_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
 
@@ -397,6 +399,7 @@ class Server {
     job->id = id;
     job->pid = pid;
     job->pidfd = int(syscall(SYS_pidfd_open, pid, 0));
+    job->spec.assign(spec, spec_len);
     for (int s = 0; s < 3; ++s) {
       job->fds[s] = pipes[s][0];
       fcntl(job->fds[s], F_SETFL, O_NONBLOCK);
@@ -438,6 +441,9 @@ class Server {
       close_job_fds(j);
       const bool sent = send_result(out_, j.id, r < 0 ? 0 : status, j.flags, wall, cpu, uint64_t(ru.ru_maxrss),
                                     j.bufs[0], j.bufs[1], j.bufs[2]);
+      const bool clean = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                         !(j.flags & (kWallTimeout | kOverflow));
+      if (sent && clean && learn_) learn_(j.spec);  // after the report: the host never waits on it
       jobs_.erase(jobs_.begin() + long(i));
       if (!sent) return false;
     }
@@ -449,6 +455,7 @@ class Server {
   const std::string& program_;
   const std::vector<int>& slots_;
   const AdmitFn& admit_;
+  const LearnFn& learn_;
   const ForkHooks& hooks_;
   bool confined_;
   pid_t zygote_;
@@ -510,13 +517,14 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 }
 
 bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
-           const std::vector<int>& pid_slots, const AdmitFn& admit, const ForkHooks& hooks, ChildJob* job) {
+           const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+           ChildJob* job) {
   const std::string why = probe_seccomp(program, pid_slots);
   const bool confined = why.empty();
   const uint8_t flags = kHello | (confined ? kConfined : 0) | (cfg.landlock_fd >= 0 ? kLandlock : 0);
   if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return false;
   if (!confined && !cfg.allow_unconfined) return false;
-  Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, hooks, confined);
+  Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, learn, hooks, confined);
   return server.run(job);
 }
 
@@ -528,7 +536,7 @@ namespace py = pybind11;
 namespace sb = eigenfast::sandbox;
 
 py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::bytes& program,
-                    const std::vector<int>& slots, const py::function& admit) {
+                    const std::vector<int>& slots, const py::function& admit, const py::function& learn) {
   sb::ServerConfig c;
   c.cpu_time_s = cfg["cpu_time_s"].cast<double>();
   c.wall_time_s = cfg["wall_time_s"].cast<double>();
@@ -547,9 +555,10 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   sb::AdmitFn admit_fn = [&admit](const std::string& key, const char* data, size_t size) {
     admit(py::bytes(key), py::bytes(data, size));
   };
+  sb::LearnFn learn_fn = [&learn](const std::string& spec) { learn(py::bytes(spec)); };
   const sb::ForkHooks hooks{PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child};
   sb::ChildJob job;
-  if (!sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, hooks, &job)) return py::none();
+  if (!sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, learn_fn, hooks, &job)) return py::none();
   py::object key = job.key.empty() ? py::object(py::none()) : py::object(py::bytes(job.key));
   py::object payload = job.key.empty() ? py::object(py::bytes(job.payload)) : py::object(py::none());
   return py::make_tuple(py::bytes(job.spec), key, payload);
@@ -557,7 +566,7 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
 
 void bind_sandbox(py::module_& m) {
   m.def("sandbox_serve", &serve_py, py::arg("ctrl_fd"), py::arg("out_fd"), py::arg("cfg"), py::arg("program"),
-        py::arg("pid_slots"), py::arg("admit"),
+        py::arg("pid_slots"), py::arg("admit"), py::arg("learn"),
         "Run the checker fork-server; returns None when the host hangs up, (spec, key, payload) in a child.");
   m.def("sandbox_landlock", &sb::landlock_ruleset, py::arg("read_paths"),
         "(ruleset fd, '') granting read beneath read_paths, or (-1, why) without Landlock.");

@@ -37,6 +37,10 @@ struct ChildJob {
 // Called in the zygote (before forking) when a frame admits a payload to the decoded-payload cache.
 using AdmitFn = std::function<void(const std::string& key, const char* data, size_t size)>;
 
+// Called in the zygote after a child exits cleanly (status 0, in time, output under the cap), with its job
+// spec: the child compiled that checker within its limits, so the zygote may cache the compiled code.
+using LearnFn = std::function<void(const std::string& spec)>;
+
 // Interpreter hooks around fork() (PyOS_BeforeFork & co. from the binding); any may be null.
 struct ForkHooks {
   void (*before)() = nullptr;
@@ -54,6 +58,7 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 // Runs the fork-server on ctrl_fd/out_fd. Returns false when the host closes ctrl_fd (all children reaped),
 // true inside a child once it is fully isolated, with `job` filled.
 bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
-           const std::vector<int>& pid_slots, const AdmitFn& admit, const ForkHooks& hooks, ChildJob* job);
+           const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+           ChildJob* job);
 
 }  // namespace eigenfast::sandbox

@@ -67,10 +67,10 @@ def probe(program: bytes, slots: list[int]) -> str | None:
 
 
 class _Job:
-    __slots__ = ("id", "pid", "pidfd", "fds", "bufs", "start", "deadline", "flags")
+    __slots__ = ("id", "pid", "pidfd", "fds", "bufs", "start", "deadline", "flags", "spec")
 
-    def __init__(self, job_id: int, pid: int, pidfd: int, fds: list[int], wall_s: float) -> None:
-        self.id, self.pid, self.pidfd, self.fds = job_id, pid, pidfd, fds
+    def __init__(self, job_id: int, pid: int, pidfd: int, fds: list[int], wall_s: float, spec: bytes) -> None:
+        self.id, self.pid, self.pidfd, self.fds, self.spec = job_id, pid, pidfd, fds, spec
         self.bufs = [bytearray(), bytearray(), bytearray()]  # result, stdout, stderr
         self.start = time.monotonic()
         self.deadline = self.start + wall_s
@@ -149,7 +149,7 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view):]
 
 
-def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int], admit):
+def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int], admit, learn):
     """The fork-server loop. Returns None when the host closes ctrl_fd; returns (spec, key, payload) in a child."""
     why = probe(program, slots)
     confined = why is None
@@ -208,7 +208,7 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
                     job.flags |= P.F_OUTPUT_OVERFLOW
                     os.killpg(job.pid, signal.SIGKILL)
             else:
-                _finish(job, out_fd, max_output, tail, jobs, owner, poller)
+                _finish(job, out_fd, max_output, tail, jobs, owner, poller, learn)
         now = time.monotonic()
         for job in jobs.values():
             if now >= job.deadline and not job.flags & P.F_WALL_TIMEOUT:
@@ -246,7 +246,7 @@ def _spawn(frame, cfg, program, slots, confined, zygote, zfds, admit, jobs, owne
         os.set_blocking(r, False)
         fds.append(r)
     pidfd = os.pidfd_open(pid)
-    job = _Job(job_id, pid, pidfd, fds, cfg["wall_time_s"])
+    job = _Job(job_id, pid, pidfd, fds, cfg["wall_time_s"], spec)
     jobs[pid] = job
     for idx, fd in enumerate(fds):
         owner[fd] = (job, idx)
@@ -256,7 +256,7 @@ def _spawn(frame, cfg, program, slots, confined, zygote, zfds, admit, jobs, owne
     return None
 
 
-def _finish(job, out_fd, max_output, tail, jobs, owner, poller):
+def _finish(job, out_fd, max_output, tail, jobs, owner, poller, learn):
     _, status, ru = os.wait4(job.pid, 0)
     wall_us = int((time.monotonic() - job.start) * 1e6)
     for idx, fd in enumerate(job.fds):
@@ -277,3 +277,6 @@ def _finish(job, out_fd, max_output, tail, jobs, owner, poller):
     frame = P.result_frame(job.id, status, job.flags, wall_us, cpu_us, ru.ru_maxrss,
                            result, bytes(job.bufs[1][-tail:]), bytes(job.bufs[2][-tail:]))
     _write_all(out_fd, frame)
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and not job.flags & (
+            P.F_WALL_TIMEOUT | P.F_OUTPUT_OVERFLOW):
+        learn(job.spec)  # after the report: the host never waits on it

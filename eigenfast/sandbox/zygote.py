@@ -17,6 +17,9 @@ import msgspec
 from eigenfast.sandbox import child, policy
 from eigenfast.sandbox.protocol import CACHE_SLOTS
 
+CODE_SLOTS = 128
+CODE_MAX_SPEC_BYTES = 16 * 1024
+
 # Warm imports for checkers: inherited by every child, so a checker's `import re` costs nothing (and works
 # even where the child's uid could not read the module file).
 WARM_MODULES = (
@@ -38,6 +41,26 @@ class PayloadCache(dict):
         gc.freeze()
 
 
+class CodeCache(dict):
+    """Compiled checkers by job spec, first-in first-out over CODE_SLOTS; None marks a spec that won't compile.
+
+    Only specs a child already compiled within its limits are learned (the server calls `learn` after a clean
+    exit), and only small ones, so the zygote never spends unbounded time on untrusted source. Children
+    inherit the code objects; a checker mutating its copy changes only its own child's memory.
+    """
+
+    def learn(self, spec: bytes) -> None:
+        if spec in self or len(spec) > CODE_MAX_SPEC_BYTES:
+            return
+        try:
+            code = child.compile_checker(child.spec_source(spec))
+        except BaseException:  # noqa: BLE001 - SyntaxError and friends: the child reports those itself
+            code = None
+        self[spec] = code
+        while len(self) > CODE_SLOTS:
+            del self[next(iter(self))]
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     os.environ.clear()  # started with env={}, but CPython's locale coercion may have added LC_CTYPE
@@ -46,6 +69,7 @@ def main() -> None:
         importlib.import_module(name)
     program, slots = policy.build()
     cache = PayloadCache()
+    codes = CodeCache()
     if cfg["backend"] == "native":
         from eigenfast import _ext
 
@@ -59,11 +83,11 @@ def main() -> None:
         print(f"eigenfast sandbox: {why}; checkers can read whatever their uid may", file=sys.stderr)
     child.rehearse(cfg["max_output"])
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
-    job = serve(0, 1, cfg, program, slots, cache.admit)
+    job = serve(0, 1, cfg, program, slots, cache.admit, codes.learn)
     if job is None:  # the host closed the control pipe
         return
     spec, key, payload = job
-    child.run(spec, key, payload, cache, cfg["max_output"])
+    child.run(spec, key, payload, cache, codes, cfg["max_output"])
 
 
 if __name__ == "__main__":

@@ -232,3 +232,26 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+# The zygote learns (compiles and keeps) a spec after a child ran it cleanly; later children reuse that code.
+TAMPER_CODE = '''
+import ctypes, sys
+def check(p):
+    s = "mark-original"  # a constant of the code object the zygote caches once it has learned this spec
+    before = s[:4]
+    ctypes.memset(id(s) + sys.getsizeof(s) - len(s) - 1, ord("X"), 4)  # overwrite it in place
+    return [before, p]
+'''
+
+
+def test_learned_checkers_give_the_same_verdicts_and_cannot_leak(sandbox):
+    for i in range(4):  # first run: compiled in the child; later: the zygote's code object
+        r = sandbox.run("def check(p):\n    return p * 2\n", i)
+        assert r.status == "ok" and r.value == 2 * i, r
+    for _ in range(3):
+        r = sandbox.run("def check(p):\n    return (\n", 1)
+        assert r.status == "error" and r.error_type == "SyntaxError", r
+    for i in range(4):  # each run sees the pristine constant, whatever the previous child wrote over it
+        r = sandbox.run(TAMPER_CODE, i)
+        assert r.status == "ok" and r.value == ["mark", i], r
