@@ -1,7 +1,9 @@
 """Checker throughput: the fork-server sandbox (C++ and Python servers) vs a fresh `python -c` per checker.
 
-Workloads: a trivial checker, and a checker over the tau² airline DB (read from EIGENFAST_TAU2_DATA or
-<repo>/../shared/tau2) as payload. Prints checks/s, p50/p99 latency and peak memory side by side.
+Workloads: a trivial checker (the same source every time, as for the k rollouts of one task), trivial checkers
+that are all different (nothing learned in the zygote helps), and a checker over the tau² airline DB (read from
+EIGENFAST_TAU2_DATA or <repo>/../shared/tau2) as payload. Prints checks/s, p50/p99 latency and peak memory side
+by side. Every runner is warmed up before it is timed; the unique-source rows share the trivial baseline.
 
     PYTHONPATH=. python bench/sandbox.py [--n 2000] [--workers 2] [--json out.json]
 """
@@ -68,19 +70,24 @@ def self_cpu_s(who: int = resource.RUSAGE_SELF) -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def bench_sandbox(backend: str, source: str, payload: object, n: int, workers: int, n_latency: int) -> dict:
+def bench_sandbox(backend: str, source: str, payload: object, n: int, workers: int, n_latency: int,
+                  unique: bool = False) -> dict:
+    def sources(count: int, tag: str) -> list[str]:
+        return [f"{source}# {tag} {i}\n" for i in range(count)] if unique else [source] * count
+
     with Sandbox(workers=workers, backend=backend, cpu_time_s=5, wall_time_s=10) as sb:
-        sb.run_many([(source, payload)] * min(n, 20))  # warm (and, for big payloads, fill the zygote cache)
+        # warm (and, for big payloads, fill the zygote cache)
+        sb.run_many([(s, payload) for s in sources(min(n, 20), "warm")])
         host0, zygote0 = self_cpu_s(), cpu_s(sb.zygote_pid)
         t0 = time.perf_counter()
-        results = sb.run_many([(source, payload)] * n)
+        results = sb.run_many([(s, payload) for s in sources(n, "run")])
         elapsed = time.perf_counter() - t0
         cpu = self_cpu_s() - host0 + cpu_s(sb.zygote_pid) - zygote0 + sum(r.cpu_ms for r in results) / 1000
         assert all(r.status == "ok" for r in results), results[0]
         latencies = []
-        for _ in range(n_latency):
+        for s in sources(n_latency, "latency"):
             t = time.perf_counter()
-            r = sb.run(source, payload)
+            r = sb.run(s, payload)
             latencies.append((time.perf_counter() - t) * 1000)
             assert r.status == "ok", r
         zygote_kb = peak_kb(sb.zygote_pid)
@@ -100,9 +107,10 @@ def bench_subprocess(source: str, payload: object, n: int, workers: int) -> dict
         _, rss_kb = json.loads(out.stdout)
         return (time.perf_counter() - t) * 1000, rss_kb
 
-    cpu0 = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(one, range(2 * workers)))  # warm the interpreter's files in the page cache
+        cpu0 = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
         runs = list(pool.map(one, range(n)))
     elapsed = time.perf_counter() - t0
     cpu = self_cpu_s() + self_cpu_s(resource.RUSAGE_CHILDREN) - cpu0
@@ -124,13 +132,16 @@ def main() -> int:
     db_path = tau2_dir() / "airline" / "db.json"
     db = json.loads(db_path.read_text())
     backends = ["native", "python"] if _ext.require_group("sandbox") is not None else ["python"]
-    rows: dict[str, dict[str, dict]] = {"trivial": {}, "airline_db": {}}
+    rows: dict[str, dict[str, dict]] = {"trivial": {}, "triv_unique": {}, "airline_db": {}}
     for backend in backends:
         rows["trivial"][f"sandbox-{backend}"] = bench_sandbox(backend, TRIVIAL, {"x": 1}, args.n, args.workers,
                                                                200)
+        rows["triv_unique"][f"sandbox-{backend}"] = bench_sandbox(backend, TRIVIAL, {"x": 1}, args.n,
+                                                                   args.workers, 200, unique=True)
         rows["airline_db"][f"sandbox-{backend}"] = bench_sandbox(backend, AIRLINE, db, args.n_db, args.workers,
                                                                   50)
     rows["trivial"]["subprocess"] = bench_subprocess(TRIVIAL, {"x": 1}, args.n_subprocess, args.workers)
+    rows["triv_unique"]["subprocess"] = rows["trivial"]["subprocess"]
     rows["airline_db"]["subprocess"] = bench_subprocess(AIRLINE, db, max(10, args.n_subprocess // 4),
                                                         args.workers)
 
