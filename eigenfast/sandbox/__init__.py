@@ -24,8 +24,10 @@ Landlock, any file the child's uid can read (with CAP_DAC_READ_SEARCH: every fil
 the host's own /proc entries including its environment (`Sandbox.landlocked` tells which case you are in);
 timing and cache side channels; kernel bugs reachable through allowed syscalls; consuming CPU/memory up to the
 limits (size `workers` for the machine); a checker lying about its own verdict; a checker reading, from its
-own inherited memory, the payloads the zygote has cached and the frames of jobs queued behind it (so never put
-secrets in payloads). Without seccomp (old kernels, non-x86-64) `Sandbox` refuses to start unless
+own inherited memory, the payloads the zygote has cached, the compiled code of the last 128 (small) checkers
+it learned, and the frames of jobs queued behind it (so never put secrets in payloads or checker sources).
+The zygote compiles a checker only after one of its children compiled and ran that same spec cleanly within
+its limits, so untrusted source never costs the unconfined server unbounded time. Without seccomp (old kernels, non-x86-64) `Sandbox` refuses to start unless
 `allow_unconfined=True`, and then only the process isolation, Landlock and rlimits above apply (a non-root
 host's checkers could then fork, exec and open sockets).
 """

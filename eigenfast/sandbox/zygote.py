@@ -54,7 +54,7 @@ class CodeCache(dict):
             return
         try:
             code = child.compile_checker(child.spec_source(spec))
-        except BaseException:  # noqa: BLE001 - SyntaxError and friends: the child reports those itself
+        except BaseException:  # SyntaxError and friends: the child reports those itself
             code = None
         self[spec] = code
         while len(self) > CODE_SLOTS:
