@@ -1,0 +1,583 @@
+// Checker fork-server (see sandbox.h). The zygote calls serve() once; it only returns in the zygote when the
+// host hangs up, and in each child after isolation, so the child's Python can run the checker.
+#include "sandbox.h"
+
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <pybind11/functional.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <grp.h>
+#include <linux/capability.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+
+#include "registry.h"
+
+namespace eigenfast::sandbox {
+namespace {
+
+// Keep in sync with eigenfast/sandbox/protocol.py.
+constexpr size_t kJobHeader = 4 + 8 + 1 + 32 + 4;
+constexpr uint8_t kInline = 0, kAdmit = 1;
+constexpr uint8_t kWallTimeout = 1, kOverflow = 2, kSpawnFailed = 4, kHello = 8, kConfined = 16, kLandlock = 32;
+constexpr int kIdleMs = 1000;
+
+int64_t now_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+template <typename T>
+void put(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof(T));  // x86-64 and aarch64 are little-endian
+}
+
+template <typename T>
+T get(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        pollfd pfd{fd, POLLOUT, 0};
+        poll(&pfd, 1, -1);
+        continue;
+      }
+      return false;
+    }
+    p += w;
+    n -= size_t(w);
+  }
+  return true;
+}
+
+bool send_result(int out_fd, uint64_t id, int32_t status, uint8_t flags, uint64_t wall_us, uint64_t cpu_us,
+                 uint64_t maxrss_kb, const std::string& result, const std::string& out, const std::string& err) {
+  std::string f;
+  f.reserve(53 + result.size() + out.size() + err.size());
+  put<uint32_t>(f, uint32_t(49 + result.size() + out.size() + err.size()));
+  put<uint64_t>(f, id);
+  put<int32_t>(f, status);
+  put<uint8_t>(f, flags);
+  put<uint64_t>(f, wall_us);
+  put<uint64_t>(f, cpu_us);
+  put<uint64_t>(f, maxrss_kb);
+  put<uint32_t>(f, uint32_t(result.size()));
+  put<uint32_t>(f, uint32_t(out.size()));
+  put<uint32_t>(f, uint32_t(err.size()));
+  f += result;
+  f += out;
+  f += err;
+  return write_all(out_fd, f.data(), f.size());
+}
+
+int install_filter(const std::string& program, const std::vector<int>& slots) {
+  std::vector<sock_filter> code(program.size() / sizeof(sock_filter));
+  std::memcpy(code.data(), program.data(), code.size() * sizeof(sock_filter));
+  const uint32_t self = uint32_t(getpid());
+  for (int s : slots) {
+    if (s >= 0 && size_t(s) < code.size()) code[size_t(s)].k = self;
+  }
+  sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+  if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return errno;
+  return 0;
+}
+
+[[noreturn]] void child_fail(const char* what) {
+  const int err = errno;
+  dprintf(2, "sandbox child setup failed: %s: %s\n", what, strerror(err));
+  _exit(125);
+}
+
+void set_limit(int resource, rlim_t value, rlim_t hard) {
+  rlimit rl{value, hard};
+  if (setrlimit(resource, &rl) != 0) child_fail("setrlimit");
+}
+
+// The zygote's address space in bytes, from an fd on /proc/self/statm opened once: a child opening
+// /proc/self itself pays a slow path walk for its brand-new pid (~6% of a trivial check's CPU).
+uint64_t address_space_bytes(int statm_fd) {
+  char buf[128];
+  const ssize_t n = pread(statm_fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = '\0';
+  return uint64_t(std::strtoull(buf, nullptr, 10)) * uint64_t(sysconf(_SC_PAGESIZE));
+}
+
+// Everything between fork() and the checker's first byte; any failure ends the child (exit 125).
+// devnull is the zygote's read-only /dev/null and base_as its address space at fork time.
+void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint64_t base_as,
+                   const std::string& program, const std::vector<int>& slots, bool confined, pid_t zygote) {
+  if (setsid() < 0) child_fail("setsid");
+  prctl(PR_SET_NAME, "eigenfast-chk", 0, 0, 0);  // tells checker children apart in ps/top/perf
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
+  if (cfg.landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) != 0) child_fail("landlock");
+  const int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
+  int high[4];
+  for (int i = 0; i < 4; ++i) {
+    high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64);
+    if (high[i] < 0) child_fail("dup");
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (dup2(high[i], i) < 0) child_fail("dup2");
+  }
+  if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
+    for (int fd = 4; fd < 65536; ++fd) close(fd);
+  }
+  if (chdir(cfg.workdir.c_str()) != 0) child_fail("chdir");
+  clearenv();
+  setenv("HOME", cfg.workdir.c_str(), 1);  // so expanduser("~") never falls back to an NSS (socket) lookup
+  const auto cpu = rlim_t(std::max(1.0, cfg.cpu_time_s + 0.999));
+  set_limit(RLIMIT_CPU, cpu, cpu + 1);
+  const rlim_t as = rlim_t(base_as + (uint64_t(cfg.memory_mb) << 20));
+  set_limit(RLIMIT_AS, as, as);
+  set_limit(RLIMIT_FSIZE, 0, 0);
+  set_limit(RLIMIT_CORE, 0, 0);
+  set_limit(RLIMIT_NOFILE, rlim_t(cfg.nofile), rlim_t(cfg.nofile));
+  set_limit(RLIMIT_NPROC, 0, 0);
+  set_limit(RLIMIT_MEMLOCK, 0, 0);
+  if (cfg.uid >= 0) {
+    if (cfg.read_all && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) child_fail("keepcaps");
+    if (setgroups(0, nullptr) != 0) child_fail("setgroups");
+    if (setresgid(gid_t(cfg.gid), gid_t(cfg.gid), gid_t(cfg.gid)) != 0) child_fail("setresgid");
+    if (setresuid(uid_t(cfg.uid), uid_t(cfg.uid), uid_t(cfg.uid)) != 0) child_fail("setresuid");
+    if (cfg.read_all) {  // keep exactly CAP_DAC_READ_SEARCH so imports from a root-only prefix still work
+      __user_cap_header_struct head{_LINUX_CAPABILITY_VERSION_3, 0};
+      __user_cap_data_struct data[2]{};
+      data[0].effective = data[0].permitted = 1U << CAP_DAC_READ_SEARCH;
+      if (syscall(SYS_capset, &head, data) != 0) child_fail("capset");
+    }
+  }
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) child_fail("pdeathsig");
+  if (getppid() != zygote) _exit(1);
+  if (confined) {
+    const int err = install_filter(program, slots);
+    if (err != 0) {
+      errno = err;
+      child_fail("seccomp");
+    }
+  }
+}
+
+struct Job {
+  uint64_t id = 0;
+  pid_t pid = -1;
+  int pidfd = -1;
+  int fds[3] = {-1, -1, -1};  // result, stdout, stderr
+  std::string bufs[3];
+  std::string spec;
+  int64_t start_us = 0;
+  int64_t deadline_us = 0;
+  uint8_t flags = 0;
+  bool exit_seen = false;
+};
+
+// Reads what is available; false at EOF. The result keeps at most cap+1 bytes, outputs keep a tail of cap.
+bool drain(int fd, std::string& buf, size_t cap, bool tail) {
+  char tmp[65536];
+  for (;;) {
+    const ssize_t n = read(fd, tmp, sizeof(tmp));
+    if (n > 0) {
+      if (tail) {
+        buf.append(tmp, size_t(n));
+        if (buf.size() > 2 * cap) buf.erase(0, buf.size() - cap);
+      } else {
+        buf.append(tmp, std::min(size_t(n), cap + 1 - std::min(buf.size(), cap + 1)));
+        if (buf.size() > cap) return true;
+      }
+      continue;
+    }
+    if (n == 0) return false;
+    if (errno == EINTR) continue;
+    return errno == EAGAIN;
+  }
+}
+
+void kill_job(Job& job) {
+  kill(-job.pid, SIGKILL);
+  kill(job.pid, SIGKILL);
+}
+
+void close_job_fds(Job& job) {
+  for (int& fd : job.fds) {
+    if (fd >= 0) close(fd);
+    fd = -1;
+  }
+  if (job.pidfd >= 0) close(job.pidfd);
+  job.pidfd = -1;
+}
+
+class Server {
+ public:
+  Server(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
+         const std::vector<int>& slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+         bool confined)
+      : ctrl_(ctrl_fd), out_(out_fd), cfg_(cfg), program_(program), slots_(slots), admit_(admit), learn_(learn),
+        hooks_(hooks), confined_(confined), zygote_(getpid()),
+        devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)), statm_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
+
+  ~Server() {
+    if (devnull_ >= 0) close(devnull_);
+    if (statm_ >= 0) close(statm_);
+  }
+
+  bool run(ChildJob* job) {
+    if (devnull_ < 0 || statm_ < 0) return false;
+    fcntl(ctrl_, F_SETFL, fcntl(ctrl_, F_GETFL) | O_NONBLOCK);
+    bool ctrl_open = true;
+    std::vector<pollfd> pfds;
+    std::vector<std::pair<Job*, int>> owners;  // stream index, -1 = pidfd
+    while (ctrl_open || !jobs_.empty()) {
+      pfds.clear();
+      owners.clear();
+      if (ctrl_open) {
+        pfds.push_back({ctrl_, POLLIN, 0});
+        owners.emplace_back(nullptr, 0);
+      }
+      int64_t wait_us = int64_t(kIdleMs) * 1000;
+      const int64_t now = now_us();
+      for (auto& j : jobs_) {
+        for (int s = 0; s < 3; ++s) {
+          if (j->fds[s] >= 0) {
+            pfds.push_back({j->fds[s], POLLIN, 0});
+            owners.emplace_back(j.get(), s);
+          }
+        }
+        if (j->pidfd >= 0) {
+          pfds.push_back({j->pidfd, POLLIN, 0});
+          owners.emplace_back(j.get(), -1);
+        } else {
+          wait_us = std::min<int64_t>(wait_us, 2000);  // no pidfd: poll for the exit
+        }
+        if (!(j->flags & kWallTimeout)) wait_us = std::min(wait_us, j->deadline_us - now);
+      }
+      const int timeout_ms = int(std::max<int64_t>(0, wait_us) / 1000) + 1;
+      const int n = poll(pfds.data(), pfds.size(), timeout_ms);
+      if (n < 0 && errno != EINTR) return false;
+      for (size_t i = 0; n > 0 && i < pfds.size(); ++i) {
+        if (pfds[i].revents == 0) continue;
+        auto [j, s] = owners[i];
+        if (j == nullptr) {
+          read_control(&ctrl_open);
+          continue;
+        }
+        if (s < 0) {
+          j->exit_seen = true;
+          continue;
+        }
+        const size_t cap = s == 0 ? cfg_.max_output : cfg_.tail_bytes;
+        if (!drain(j->fds[s], j->bufs[s], cap, s > 0)) {
+          close(j->fds[s]);
+          j->fds[s] = -1;
+        } else if (s == 0 && j->bufs[0].size() > cfg_.max_output && !(j->flags & kOverflow)) {
+          j->flags |= kOverflow;
+          kill_job(*j);
+        }
+      }
+      if (!ctrl_open && !killed_all_) {
+        for (auto& j : jobs_) kill_job(*j);
+        pending_.clear();
+        killed_all_ = true;
+      }
+      if (!reap()) return false;
+      if (spawn_pending(job)) return true;  // we are a child now
+      const int64_t after = now_us();
+      for (auto& j : jobs_) {
+        if (after >= j->deadline_us && !(j->flags & kWallTimeout)) {
+          j->flags |= kWallTimeout;
+          kill_job(*j);
+        }
+      }
+    }
+    return false;
+  }
+
+ private:
+  // Reads the control pipe and queues every complete frame; EOF clears *open.
+  void read_control(bool* open) {
+    char tmp[1 << 16];
+    for (;;) {
+      const ssize_t n = read(ctrl_, tmp, sizeof(tmp));
+      if (n > 0) {
+        inbuf_.append(tmp, size_t(n));
+        continue;
+      }
+      if (n == 0) *open = false;
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    size_t off = 0;
+    while (inbuf_.size() - off >= 4) {
+      const size_t size = size_t(get<uint32_t>(inbuf_.data() + off)) + 4;
+      if (inbuf_.size() - off < size) break;
+      pending_.emplace_back(inbuf_, off, size);
+      off += size;
+    }
+    inbuf_.erase(0, off);
+  }
+
+  // Starts queued jobs while fewer than `workers` children run, so the next child starts the moment one
+  // ends, without a round trip to the host. True in the child.
+  bool spawn_pending(ChildJob* out) {
+    while (!pending_.empty() && jobs_.size() < size_t(std::max(1, cfg_.workers))) {
+      const std::string frame = std::move(pending_.front());
+      pending_.pop_front();
+      if (spawn(frame.data(), frame.size(), out)) return true;
+    }
+    return false;
+  }
+
+  bool spawn(const char* frame, size_t size, ChildJob* out) {
+    if (size < kJobHeader) return false;
+    const uint64_t id = get<uint64_t>(frame + 4);
+    const uint8_t mode = get<uint8_t>(frame + 12);
+    const std::string key(frame + 13, 32);
+    const uint32_t spec_len = std::min<uint32_t>(get<uint32_t>(frame + 45), uint32_t(size - kJobHeader));
+    const char* spec = frame + kJobHeader;
+    const char* payload = spec + spec_len;
+    const size_t payload_len = size - kJobHeader - spec_len;
+    if (mode == kAdmit) admit_(key, payload, payload_len);
+    int pipes[3][2];
+    for (auto& p : pipes) {
+      if (pipe2(p, O_CLOEXEC) != 0) {
+        const std::string why = std::string("pipe: ") + strerror(errno);
+        send_result(out_, id, 0, kSpawnFailed, 0, 0, 0, why, "", "");
+        return false;
+      }
+    }
+    const uint64_t base_as = address_space_bytes(statm_);
+    if (hooks_.before) hooks_.before();
+    const pid_t pid = fork();
+    if (pid == 0) {
+      if (hooks_.after_child) hooks_.after_child();
+      const int ends[3] = {pipes[1][1], pipes[2][1], pipes[0][1]};
+      isolate_child(cfg_, ends, devnull_, base_as, program_, slots_, confined_, zygote_);
+      devnull_ = statm_ = -1;  // closed by isolate_child; those numbers may now name the child's own fds
+      out->spec.assign(spec, spec_len);
+      if (mode == kInline) {
+        out->key.clear();
+        out->payload.assign(payload, payload_len);
+      } else {
+        out->key = key;
+      }
+      return true;
+    }
+    if (hooks_.after_parent) hooks_.after_parent();
+    for (auto& p : pipes) close(p[1]);
+    if (pid < 0) {
+      const std::string why = std::string("fork: ") + strerror(errno);
+      for (auto& p : pipes) close(p[0]);
+      send_result(out_, id, 0, kSpawnFailed, 0, 0, 0, why, "", "");
+      return false;
+    }
+    auto job = std::make_unique<Job>();
+    job->id = id;
+    job->pid = pid;
+    job->pidfd = int(syscall(SYS_pidfd_open, pid, 0));
+    job->spec.assign(spec, spec_len);
+    for (int s = 0; s < 3; ++s) {
+      job->fds[s] = pipes[s][0];
+      fcntl(job->fds[s], F_SETFL, O_NONBLOCK);
+    }
+    job->start_us = now_us();
+    job->deadline_us = job->start_us + int64_t(cfg_.wall_time_s * 1e6);
+    jobs_.push_back(std::move(job));
+    return false;
+  }
+
+  // Collects exited children and reports them; false if the host is gone.
+  bool reap() {
+    for (size_t i = 0; i < jobs_.size();) {
+      Job& j = *jobs_[i];
+      if (j.pidfd >= 0 && !j.exit_seen) {
+        ++i;
+        continue;
+      }
+      int status = 0;
+      rusage ru{};
+      const pid_t r = wait4(j.pid, &status, WNOHANG, &ru);
+      if (r == 0) {
+        ++i;
+        continue;
+      }
+      const uint64_t wall = uint64_t(now_us() - j.start_us);
+      for (int s = 0; s < 3; ++s) {
+        if (j.fds[s] >= 0) drain(j.fds[s], j.bufs[s], s == 0 ? cfg_.max_output : cfg_.tail_bytes, s > 0);
+      }
+      if (j.bufs[0].size() > cfg_.max_output) {
+        j.flags |= kOverflow;
+        j.bufs[0].clear();
+      }
+      for (int s = 1; s < 3; ++s) {
+        if (j.bufs[s].size() > cfg_.tail_bytes) j.bufs[s].erase(0, j.bufs[s].size() - cfg_.tail_bytes);
+      }
+      const uint64_t cpu = uint64_t(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+                           uint64_t(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+      close_job_fds(j);
+      const bool sent = send_result(out_, j.id, r < 0 ? 0 : status, j.flags, wall, cpu, uint64_t(ru.ru_maxrss),
+                                    j.bufs[0], j.bufs[1], j.bufs[2]);
+      const bool clean = r > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+                         !(j.flags & (kWallTimeout | kOverflow));
+      if (sent && clean && learn_) learn_(j.spec);  // after the report: the host never waits on it
+      jobs_.erase(jobs_.begin() + long(i));
+      if (!sent) return false;
+    }
+    return true;
+  }
+
+  int ctrl_, out_;
+  const ServerConfig& cfg_;
+  const std::string& program_;
+  const std::vector<int>& slots_;
+  const AdmitFn& admit_;
+  const LearnFn& learn_;
+  const ForkHooks& hooks_;
+  bool confined_;
+  pid_t zygote_;
+  int devnull_, statm_;
+  bool killed_all_ = false;
+  std::string inbuf_;
+  std::deque<std::string> pending_;
+  std::vector<std::unique_ptr<Job>> jobs_;
+};
+
+}  // namespace
+
+std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& read_paths) {
+  constexpr uint64_t kReadFile = 1ULL << 2, kReadDir = 1ULL << 3;
+  const long abi = syscall(SYS_landlock_create_ruleset, nullptr, 0, 1U /* VERSION */);
+  if (abi < 0) return {-1, std::string("landlock unavailable: ") + strerror(errno)};
+  uint64_t handled = (1ULL << 13) - 1;  // ABI 1: execute .. make_sym
+  if (abi >= 2) handled |= 1ULL << 13;  // refer
+  if (abi >= 3) handled |= 1ULL << 14;  // truncate
+  if (abi >= 5) handled |= 1ULL << 15;  // ioctl_dev
+  const int fd = int(syscall(SYS_landlock_create_ruleset, &handled, sizeof(handled), 0U));
+  if (fd < 0) return {-1, std::string("landlock ruleset refused: ") + strerror(errno)};
+  for (const auto& path : read_paths) {
+    const int parent = open(path.c_str(), O_PATH | O_CLOEXEC);
+    if (parent < 0) continue;
+    struct stat st {};
+    const bool is_dir = fstat(parent, &st) == 0 && S_ISDIR(st.st_mode);
+    struct __attribute__((packed)) {
+      uint64_t allowed_access;
+      int32_t parent_fd;
+    } rule{is_dir ? (kReadFile | kReadDir) : kReadFile, parent};
+    const long rc = syscall(SYS_landlock_add_rule, fd, 1 /* PATH_BENEATH */, &rule, 0U);
+    const int err = errno;
+    close(parent);
+    if (rc != 0) {
+      close(fd);
+      return {-1, "landlock rule for " + path + " refused: " + strerror(err)};
+    }
+  }
+  return {fd, ""};
+}
+
+std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots) {
+#if !defined(__x86_64__)
+  (void)program;
+  (void)pid_slots;
+  return "the seccomp policy is written for x86-64 only";
+#else
+  const pid_t pid = fork();
+  if (pid < 0) return std::string("fork: ") + strerror(errno);
+  if (pid == 0) _exit(std::min(install_filter(program, pid_slots), 250));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return "";
+  if (WIFEXITED(status)) return std::string("the kernel refused the seccomp filter: ") + strerror(WEXITSTATUS(status));
+  return "the seccomp probe died with wait status " + std::to_string(status);
+#endif
+}
+
+bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
+           const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+           ChildJob* job) {
+  const std::string why = probe_seccomp(program, pid_slots);
+  const bool confined = why.empty();
+  const uint8_t flags = kHello | (confined ? kConfined : 0) | (cfg.landlock_fd >= 0 ? kLandlock : 0);
+  if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return false;
+  if (!confined && !cfg.allow_unconfined) return false;
+  Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, learn, hooks, confined);
+  return server.run(job);
+}
+
+}  // namespace eigenfast::sandbox
+
+namespace {
+
+namespace py = pybind11;
+namespace sb = eigenfast::sandbox;
+
+py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::bytes& program,
+                    const std::vector<int>& slots, const py::function& admit, const py::function& learn) {
+  sb::ServerConfig c;
+  c.cpu_time_s = cfg["cpu_time_s"].cast<double>();
+  c.wall_time_s = cfg["wall_time_s"].cast<double>();
+  c.memory_mb = cfg["memory_mb"].cast<int64_t>();
+  c.max_output = cfg["max_output"].cast<size_t>();
+  c.tail_bytes = cfg["tail_bytes"].cast<size_t>();
+  c.nofile = cfg["nofile"].cast<int>();
+  c.workers = cfg["workers"].cast<int>();
+  c.uid = cfg["uid"].cast<int>();
+  c.gid = cfg["gid"].cast<int>();
+  c.read_all = cfg["read_all"].cast<bool>();
+  c.allow_unconfined = cfg["allow_unconfined"].cast<bool>();
+  c.workdir = cfg["workdir"].cast<std::string>();
+  c.landlock_fd = cfg["landlock_fd"].cast<int>();
+  const std::string prog = program;
+  sb::AdmitFn admit_fn = [&admit](const std::string& key, const char* data, size_t size) {
+    admit(py::bytes(key), py::bytes(data, size));
+  };
+  sb::LearnFn learn_fn = [&learn](const std::string& spec) { learn(py::bytes(spec)); };
+  const sb::ForkHooks hooks{PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child};
+  sb::ChildJob job;
+  if (!sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, learn_fn, hooks, &job)) return py::none();
+  py::object key = job.key.empty() ? py::object(py::none()) : py::object(py::bytes(job.key));
+  py::object payload = job.key.empty() ? py::object(py::bytes(job.payload)) : py::object(py::none());
+  return py::make_tuple(py::bytes(job.spec), key, payload);
+}
+
+void bind_sandbox(py::module_& m) {
+  m.def("sandbox_serve", &serve_py, py::arg("ctrl_fd"), py::arg("out_fd"), py::arg("cfg"), py::arg("program"),
+        py::arg("pid_slots"), py::arg("admit"), py::arg("learn"),
+        "Run the checker fork-server; returns None when the host hangs up, (spec, key, payload) in a child.");
+  m.def("sandbox_landlock", &sb::landlock_ruleset, py::arg("read_paths"),
+        "(ruleset fd, '') granting read beneath read_paths, or (-1, why) without Landlock.");
+  m.def(
+      "sandbox_probe",
+      [](const py::bytes& program, const std::vector<int>& slots) {
+        return sb::probe_seccomp(std::string(program), slots);
+      },
+      py::arg("program"), py::arg("pid_slots"), "Empty string if a forked child can install the filter.");
+}
+
+}  // namespace
+
+EIGENFAST_REGISTER_BINDINGS(sandbox, bind_sandbox);

@@ -1,0 +1,64 @@
+// The checker fork-server: the zygote's job loop, per-child isolation, timeouts, capped pipe reading and
+// rusage accounting. Plain C++ (no Python inside the loop); sandbox.cpp binds it as group "sandbox".
+// Frames and semantics match eigenfast/sandbox/protocol.py and its Python twin pyserver.py.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace eigenfast::sandbox {
+
+struct ServerConfig {
+  double cpu_time_s = 2.0;
+  double wall_time_s = 5.0;
+  int64_t memory_mb = 512;    // on top of the zygote's address space at fork time
+  size_t max_output = 65536;  // result pipe cap in bytes
+  size_t tail_bytes = 4096;   // kept from the end of stdout / stderr
+  int nofile = 32;
+  int workers = 1;  // children alive at once; further frames wait in the server's queue
+  int uid = -1;  // >= 0: drop to this uid/gid in the child (host is root)
+  int gid = -1;
+  bool read_all = false;  // with uid: keep CAP_DAC_READ_SEARCH (the Python prefix is not world-readable)
+  bool allow_unconfined = false;
+  int landlock_fd = -1;  // >= 0: a Landlock ruleset every child enters before running Python
+  std::string workdir;
+};
+
+// What a freshly isolated child returns to Python: the spec, and either a cache key or the inline payload.
+struct ChildJob {
+  std::string spec;
+  std::string key;  // empty for inline payloads
+  std::string payload;
+};
+
+// Called in the zygote (before forking) when a frame admits a payload to the decoded-payload cache.
+using AdmitFn = std::function<void(const std::string& key, const char* data, size_t size)>;
+
+// Called in the zygote after a child exits cleanly (status 0, in time, output under the cap), with its job
+// spec: the child compiled that checker within its limits, so the zygote may cache the compiled code.
+using LearnFn = std::function<void(const std::string& spec)>;
+
+// Interpreter hooks around fork() (PyOS_BeforeFork & co. from the binding); any may be null.
+struct ForkHooks {
+  void (*before)() = nullptr;
+  void (*after_parent)() = nullptr;
+  void (*after_child)() = nullptr;
+};
+
+// A Landlock ruleset granting read access beneath each path (directories: read + list); {-1, why} when the
+// kernel has no Landlock or refuses. Missing paths are skipped.
+std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& read_paths);
+
+// Empty string if a forked child can install `program` (struct sock_filter array), else why not.
+std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots);
+
+// Runs the fork-server on ctrl_fd/out_fd. Returns false when the host closes ctrl_fd (all children reaped),
+// true inside a child once it is fully isolated, with `job` filled.
+bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
+           const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+           ChildJob* job);
+
+}  // namespace eigenfast::sandbox
