@@ -35,13 +35,26 @@ def parse_spec(spec: str) -> BackendSpec:
     return BackendSpec(kind, rest, os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1"))
 
 
+def resolve_hf_path(target: str) -> str:
+    """`tiny` names a random tiny model built locally on first use (smoke tests and demos; nothing is
+    downloaded), cached under `$EIGENFAST_CACHE` (default `~/.cache/eigenfast`). Anything else is a path."""
+    if target != "tiny":
+        return target
+    from pathlib import Path
+
+    from eigenfast.llm.tiny import save_tiny_model
+
+    cache = Path(os.environ.get("EIGENFAST_CACHE") or Path.home() / ".cache" / "eigenfast")
+    return str(save_tiny_model(cache / "tiny"))
+
+
 def load_backend(spec: str | BackendSpec, **options: Any) -> ChatBackend:
     """Build a backend from its spec; `options` are the backend's keyword options (from the config)."""
     s = parse_spec(spec) if isinstance(spec, str) else spec
     if s.kind == "hf":
         from eigenfast.llm.hf import HFBackend
 
-        return HFBackend(s.target, **options)
+        return HFBackend(resolve_hf_path(s.target), **options)
     if s.kind == "openai":
         from eigenfast.llm.openai import OpenAIBackend
 

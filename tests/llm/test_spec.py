@@ -36,3 +36,16 @@ def test_importing_llm_and_rollout_stays_light():
             "print([m for m in ('torch', 'transformers', 'vllm', 'httpx') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_hf_tiny_is_built_locally_once_and_loads(tmp_path, monkeypatch):
+    from eigenfast.llm.spec import load_backend, resolve_hf_path
+
+    monkeypatch.setenv("EIGENFAST_CACHE", str(tmp_path))
+    assert resolve_hf_path("./some/model") == "./some/model"
+    path = resolve_hf_path("tiny")
+    assert path == str(tmp_path / "tiny") and (tmp_path / "tiny" / "config.json").exists()
+    stamp = (tmp_path / "tiny" / "config.json").stat().st_mtime_ns
+    backend = load_backend("hf:tiny")
+    assert backend.tokenizer is not None
+    assert (tmp_path / "tiny" / "config.json").stat().st_mtime_ns == stamp  # reused, not rebuilt
