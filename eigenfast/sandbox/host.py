@@ -140,7 +140,9 @@ class Sandbox:
         root = os.geteuid() == 0
         path = [str(Path(__file__).resolve().parents[2]), str(Path(msgspec.__file__).resolve().parents[1])]
         package_dir = str(Path(__file__).resolve().parents[1])
+        native_file = _ext.native().__file__ if backend == "native" else ""
         self._cfg = {
+            "native_file": native_file,
             "path": path,
             "backend": backend, "cpu_time_s": cpu_time_s, "wall_time_s": wall_time_s, "memory_mb": memory_mb,
             "max_output": max_output_kb * 1024, "tail_bytes": 4096, "nofile": 32, "workers": workers,
@@ -148,6 +150,7 @@ class Sandbox:
             "read_all": root and not all(_world_readable(p) for p in [*path, sysconfig.get_paths()["stdlib"]]),
             "allow_unconfined": allow_unconfined, "workdir": "",
             "read_paths": [package_dir, path[1], *_READABLE_SYSTEM_PATHS,
+                           *([str(Path(native_file).parent)] if native_file else []),
                            *{sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}],
         }
         self._zygote: _Zygote | None = None

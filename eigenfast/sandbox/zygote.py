@@ -61,6 +61,18 @@ class CodeCache(dict):
             del self[next(iter(self))]
 
 
+def _load_native(path: str):
+    """Load the very `_C` file the host loaded: an editable install keeps it outside the source package, and
+    the zygote runs without `site`, so a plain import could miss it."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("eigenfast._C", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["eigenfast._C"] = module
+    return module
+
+
 def main() -> None:
     cfg = json.loads(sys.argv[1])
     os.environ.clear()  # started with env={}, but CPython's locale coercion may have added LC_CTYPE
@@ -71,9 +83,7 @@ def main() -> None:
     cache = PayloadCache()
     codes = CodeCache()
     if cfg["backend"] == "native":
-        from eigenfast import _ext
-
-        native = _ext.require_group("sandbox")
+        native = _load_native(cfg["native_file"])
         serve, ruleset = native.sandbox_serve, native.sandbox_landlock
     else:
         from eigenfast.sandbox.landlock import create_ruleset as ruleset
