@@ -411,8 +411,7 @@ def _linear_triton_forward(hidden, weight, bias, labels, cfg):
         for r0 in range(0, n, rows)
     ]
     if not parts:
-        empty = hidden.new_empty(0, dtype=torch.float32)
-        return empty, empty, empty
+        return tuple(hidden.new_empty(0, dtype=torch.float32) for _ in range(3))
     return tuple(torch.cat(p) for p in zip(*parts, strict=True))
 
 
