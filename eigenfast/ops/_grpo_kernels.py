@@ -28,7 +28,9 @@ def grpo_fwd_bwd_kernel(
     act = mk > 0
     lp = tl.where(act, tl.load(logp_ptr + b * s_logp + offs, mask=inside, other=0).to(tl.float32), 0.0)
     old = tl.where(act, tl.load(old_ptr + b * s_old + offs, mask=inside, other=0).to(tl.float32), 0.0)
-    a = tl.where(act, tl.load(adv_ptr + b * s_adv_b + offs * s_adv_t, mask=inside, other=0).to(tl.float32), 0.0)
+    a = tl.where(
+        act, tl.load(adv_ptr + b * s_adv_b + offs * s_adv_t, mask=inside, other=0).to(tl.float32), 0.0
+    )
     d = lp - old
     r = tl.exp(d)
     pg1 = -a * r

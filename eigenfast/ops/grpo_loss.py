@@ -203,7 +203,9 @@ def _check(name: str, t: torch.Tensor, shape: tuple[int, ...]) -> None:
         raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
 
 
-def _validate(logp, old_logp, advantages, mask, ref_logp, clip_low, clip_high, dual_clip, kl_coef, kl_estimator, agg):
+def _validate(
+    logp, old_logp, advantages, mask, ref_logp, clip_low, clip_high, dual_clip, kl_coef, kl_estimator, agg
+):
     if not isinstance(logp, torch.Tensor) or logp.dim() != 2:
         raise ValueError(f"logp must be a [B, T] tensor, got {getattr(logp, 'shape', type(logp))}")
     if not logp.is_floating_point():
@@ -220,7 +222,11 @@ def _validate(logp, old_logp, advantages, mask, ref_logp, clip_low, clip_high, d
     for name, t in (("old_logp", old_logp), ("advantages", advantages), ("ref_logp", ref_logp)):
         if t is not None and not t.is_floating_point():
             raise ValueError(f"{name} must be floating point, got {t.dtype}")
-    if mask.dtype != torch.bool and not mask.is_floating_point() and mask.dtype not in (torch.int32, torch.int64, torch.uint8):
+    if (
+        mask.dtype != torch.bool
+        and not mask.is_floating_point()
+        and mask.dtype not in (torch.int32, torch.int64, torch.uint8)
+    ):
         raise ValueError(f"mask must be bool, integer or float, got {mask.dtype}")
     if not (0 <= clip_low < 1):
         raise ValueError(f"clip_low must be in [0, 1), got {clip_low}")
@@ -259,7 +265,9 @@ def grpo_loss(
     the clip removes), ratio_mean, approx_kl, n_tokens, plus kl_ref when `ref_logp` is given and
     clip_frac_dual when `dual_clip` is set.
     """
-    _validate(logp, old_logp, advantages, mask, ref_logp, clip_low, clip_high, dual_clip, kl_coef, kl_estimator, agg)
+    _validate(
+        logp, old_logp, advantages, mask, ref_logp, clip_low, clip_high, dual_clip, kl_coef, kl_estimator, agg
+    )
     resolved = resolve_backend(backend, logp.device)
     cfg = GRPOConfig(clip_low, clip_high, dual_clip, kl_coef, kl_estimator, resolved)
     b, t = logp.shape

@@ -448,7 +448,9 @@ class _LinearTokenLogprobsFn(torch.autograd.Function):
         logp, lse, ent = fwd(hidden, weight, bias, labels, cfg)
         ctx.cfg = cfg
         ctx.has_bias = bias is not None
-        ctx.save_for_backward(hidden, weight, bias if bias is not None else hidden.new_empty(0), labels, lse, ent)
+        ctx.save_for_backward(
+            hidden, weight, bias if bias is not None else hidden.new_empty(0), labels, lse, ent
+        )
         if not cfg.return_entropy:
             ctx.mark_non_differentiable(ent)
         return logp.float(), ent.float() if cfg.return_entropy else ent

@@ -16,7 +16,10 @@ from eigenfast.ops.logprob import (
     token_logprobs_reference,
 )
 
-BACKENDS = ["torch", pytest.param("triton", marks=pytest.mark.skipif(not triton_installed(), reason="no triton"))]
+BACKENDS = [
+    "torch",
+    pytest.param("triton", marks=pytest.mark.skipif(not triton_installed(), reason="no triton")),
+]
 # (atol, rtol) per input dtype: the reference sees the same rounded inputs, so the error is arithmetic only,
 # except for gradients, which are returned in the input dtype (bf16 keeps 8 bits).
 VALUE_TOL = {torch.float32: (2e-5, 2e-5), torch.bfloat16: (2e-5, 2e-5)}
@@ -98,7 +101,9 @@ def test_qwen_vocab_small_n(backend):
 
 
 def _run_linear(fn, hidden, weight, bias, labels, g_logp, g_ent, **kw):
-    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (hidden, weight, bias)]
+    leaves = [
+        t.detach().clone().requires_grad_(True) if t is not None else None for t in (hidden, weight, bias)
+    ]
     out = fn(leaves[0], leaves[1], labels, bias=leaves[2], **kw)
     _loss(out, g_logp, g_ent).backward()
     return out, [t.grad if t is not None else None for t in leaves]
@@ -121,11 +126,15 @@ def _compare_linear(hidden, weight, bias, labels, backend, *, temperature=1.0, e
         assert o.dtype == torch.float32 and o.shape == (n,)
         torch.testing.assert_close(o.double(), r, atol=atol, rtol=rtol)
     atol, rtol = grad_tol or GRAD_TOL[hidden.dtype]
-    for name, r, g, src in zip(("hidden", "weight", "bias"), ref_grads, grads, (hidden, weight, bias), strict=True):
+    for name, r, g, src in zip(
+        ("hidden", "weight", "bias"), ref_grads, grads, (hidden, weight, bias), strict=True
+    ):
         if src is None:
             continue
         assert g.dtype == src.dtype, name
-        torch.testing.assert_close(g.double(), r, atol=atol, rtol=rtol, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            g.double(), r, atol=atol, rtol=rtol, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 @pytest.fixture
@@ -136,7 +145,9 @@ def small_tiles(monkeypatch):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-@pytest.mark.parametrize(("n", "v", "with_bias"), [(1, 1, True), (0, 40, False), (7, 300, True), (5, 129, False)])
+@pytest.mark.parametrize(
+    ("n", "v", "with_bias"), [(1, 1, True), (0, 40, False), (7, 300, True), (5, 129, False)]
+)
 @pytest.mark.parametrize("temperature", [1.0, 1.3])
 def test_linear_matches_reference(small_tiles, backend, dtype, n, v, with_bias, temperature):
     torch.manual_seed(n * 100 + v)
@@ -201,12 +212,26 @@ def test_frozen_weight_gets_no_grad():
         (lambda: token_logprobs(torch.randn(3, 5).long(), torch.tensor([0, 1, 1])), "logits"),
         (lambda: token_logprobs(torch.randn(3, 5), torch.tensor([0, 1, 1]), temperature=0.0), "temperature"),
         (lambda: token_logprobs(torch.randn(3, 5), torch.tensor([0, 1, 1]), backend="cuda"), "backend"),
-        (lambda: linear_token_logprobs(torch.randn(3, 4), torch.randn(5, 6), torch.tensor([0, 1, 2])), "weight"),
-        (lambda: linear_token_logprobs(torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 9])), "labels"),
-        (lambda: linear_token_logprobs(torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 2]),
-                                       bias=torch.randn(4)), "bias"),  # fmt: skip
-        (lambda: linear_token_logprobs(torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 2]),
-                                       chunk_size=0), "chunk_size"),  # fmt: skip
+        (
+            lambda: linear_token_logprobs(torch.randn(3, 4), torch.randn(5, 6), torch.tensor([0, 1, 2])),
+            "weight",
+        ),
+        (
+            lambda: linear_token_logprobs(torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 9])),
+            "labels",
+        ),
+        (
+            lambda: linear_token_logprobs(
+                torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 2]), bias=torch.randn(4)
+            ),
+            "bias",
+        ),  # fmt: skip
+        (
+            lambda: linear_token_logprobs(
+                torch.randn(3, 4), torch.randn(5, 4), torch.tensor([0, 1, 2]), chunk_size=0
+            ),
+            "chunk_size",
+        ),  # fmt: skip
     ],
 )
 def test_bad_input_names_the_argument(call, needle):
@@ -220,7 +245,9 @@ def test_backend_dispatch(monkeypatch):
     assert logprob.resolve_backend("auto", x.device) == "torch"  # CPU tensors never pick Triton on "auto"
     monkeypatch.setenv("EIGENFAST_DISABLE_TRITON", "1")
     assert logprob.resolve_backend("triton", x.device) == "torch"
-    torch.testing.assert_close(token_logprobs(x, labels, backend="triton"), token_logprobs_reference(x, labels))
+    torch.testing.assert_close(
+        token_logprobs(x, labels, backend="triton"), token_logprobs_reference(x, labels)
+    )
 
 
 def test_import_does_not_pull_triton_or_cuda():
