@@ -88,6 +88,10 @@ def _block(v: int) -> int:
     return max(16, min(4096, 1 << (max(v, 1) - 1).bit_length()))
 
 
+def _warps(v: int) -> int:
+    return 8 if _block(v) >= 2048 else 4
+
+
 def _triton_rows_forward(
     x: torch.Tensor, labels: torch.Tensor, cfg: LogprobConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -99,6 +103,7 @@ def _triton_rows_forward(
         _kernels().logprob_fwd_kernel[(n,)](
             x, x.stride(0), labels, logp, lse, ent if cfg.return_entropy else logp, v,
             1.0 / cfg.temperature, cfg.ignore_index, RETURN_ENTROPY=cfg.return_entropy, BLOCK=_block(v),
+            num_warps=_warps(v),
         )  # fmt: skip
     return logp, lse, ent
 
@@ -120,7 +125,7 @@ def _triton_rows_backward(
     _kernels().logprob_bwd_kernel[(n,)](
         x, x.stride(0), out, out.stride(0), labels, lse, ent if has_ent else lse, g_logp,
         g_ent if has_ent else g_logp, v, 1.0 / cfg.temperature, cfg.ignore_index,
-        HAS_ENTROPY_GRAD=has_ent, BLOCK=_block(v),
+        HAS_ENTROPY_GRAD=has_ent, BLOCK=_block(v), num_warps=_warps(v),
     )  # fmt: skip
 
 
@@ -422,7 +427,8 @@ def _linear_triton_backward(hidden, weight, bias, labels, lse, ent, g_logp, g_en
     need_b = need_b and bias is not None
     rows = _triton_chunk_rows(n, v, hidden.element_size(), cfg.chunk_size)
     grad_h = torch.empty_like(hidden) if need_h else None
-    grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=weight.device) if need_w else None
+    # weight-dtype accumulators, like the autograd of the eager lm_head (each GEMM accumulates in fp32)
+    grad_w = torch.zeros_like(weight) if need_w else None
     grad_b = torch.zeros(v, dtype=torch.float32, device=weight.device) if need_b else None
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
@@ -435,9 +441,9 @@ def _linear_triton_backward(hidden, weight, bias, labels, lse, ent, g_logp, g_en
         if need_h:
             torch.mm(tile, weight, out=grad_h[r0:r1])
         if need_w:
-            grad_w += (tile.t() @ h).float()
+            grad_w.addmm_(tile.t(), h)
         if need_b:
-            grad_b += tile.float().sum(0)
+            grad_b += tile.sum(0, dtype=torch.float32)
     return grad_h, grad_w, grad_b
 
 
