@@ -113,4 +113,6 @@ def machine_note(device: torch.device) -> str:
     if device.type == "cuda":
         return f"device: {torch.cuda.get_device_name(device)}"
     load = os.getloadavg()[0]
-    return f"device: CPU, {torch.get_num_threads()} threads, load average {load:.1f} at start (shared machine)"
+    return (
+        f"device: CPU, {torch.get_num_threads()} threads, load average {load:.1f} at start (shared machine)"
+    )

@@ -96,12 +96,16 @@ def worker(spec: dict) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--goal", action="store_true", help="run the goal sizes (slow on a CPU)")
     parser.add_argument("--sizes", help="NxHxV[,NxHxV...]")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA"
+    )
     parser.add_argument("--repeats", type=int, help="timed runs per cell (default 3, 1 with --goal on CPU)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -148,7 +152,9 @@ def main() -> int:
             print(f"  {n}x{h}x{v}: failed: {errors}")
         if losses:
             spread = max(losses.values()) - min(losses.values())
-            print(f"  {n}x{h}x{v}: losses agree within {spread:.2e} ({', '.join(f'{k} {x:.6f}' for k, x in losses.items())})")
+            print(
+                f"  {n}x{h}x{v}: losses agree within {spread:.2e} ({', '.join(f'{k} {x:.6f}' for k, x in losses.items())})"
+            )
     headers = ["NxHxV", "fwd ef", "fwd eager", "fwd liger", "f+b ef", "f+b eager", "f+b liger",
                "MB ef", "MB eager", "MB liger", "eager/ef time", "liger/ef time", "ef/eager MB", "ef/liger MB",
                "liger/eager MB"]  # fmt: skip

@@ -55,7 +55,9 @@ def _step_fn(spec: dict):
                 raise RuntimeError("Liger's cross entropy is a Triton kernel: CUDA only")
             return -liger_cross_entropy(logits, labels, reduction="none")
 
-        forward = {"eigenfast": lambda: token_logprobs(logits, labels), "eager": eager, "liger": liger}[variant]
+        forward = {"eigenfast": lambda: token_logprobs(logits, labels), "eager": eager, "liger": liger}[
+            variant
+        ]
     else:
         hidden = (torch.randn(n, h, generator=g) * 0.5).to(device, dtype).requires_grad_(True)
         weight = (torch.randn(v, h, generator=g) / h**0.5).to(device, dtype).requires_grad_(True)
@@ -96,10 +98,14 @@ def worker(spec: dict) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
     parser.add_argument("--hbm-gbps", type=float, default=4800.0, help="peak memory bandwidth (H200: 4800)")

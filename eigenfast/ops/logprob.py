@@ -17,7 +17,7 @@ import torch
 from eigenfast.ops._triton_utils import resolve_backend
 
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-_TILE_ELEMENTS = 1 << 22  # fp32 tile of the torch paths: 16 MiB
+_TILE_ELEMENTS = 1 << 21  # fp32 tile of the torch paths: 8 MiB
 _TRITON_TILE_BYTES = 1 << 28  # logits chunk of the Triton linear path: 256 MiB
 _ENTROPY_FLOOR = -1.0e4  # log-probs below this have p == 0 exactly; clamping avoids 0 * -inf
 
@@ -132,22 +132,25 @@ def _triton_rows_backward(
 # --------------------------------------------------------------------------------- chunked torch, logits in
 
 
+def _rows_log_softmax(logits: torch.Tensor, r0: int, r1: int, acc: torch.dtype, inv_t: float) -> torch.Tensor:
+    x = logits[r0:r1]
+    x = x.to(acc) * inv_t if inv_t != 1.0 else x.to(acc)
+    return torch.log_softmax(x, dim=1)  # one fused kernel; a new tile, the input is never written
+
+
 def _torch_rows_forward(
     logits: torch.Tensor, labels: torch.Tensor, cfg: LogprobConfig
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Row chunks of at most one fp32 tile; only [N] vectors survive a chunk."""
+    """Row chunks of at most one fp32 tile; only [N] vectors survive a chunk. The backward recomputes the
+    chunk's log-softmax, so nothing but the log-probs (and entropies) is kept."""
     n, v = logits.shape
     acc = torch.promote_types(logits.dtype, torch.float32)
     logp = torch.zeros(n, dtype=acc, device=logits.device)
-    lse = torch.empty_like(logp)
     ent = torch.zeros_like(logp) if cfg.return_entropy else logp.new_empty(0)
     rows = max(1, _TILE_ELEMENTS // max(v, 1))
     for r0 in range(0, n, rows):
         r1 = min(n, r0 + rows)
-        y = logits[r0:r1].to(acc) * (1.0 / cfg.temperature)
-        z = torch.logsumexp(y, dim=1)
-        lse[r0:r1] = z
-        y.sub_(torch.where(torch.isfinite(z), z, 0.0)[:, None])
+        y = _rows_log_softmax(logits, r0, r1, acc, 1.0 / cfg.temperature)
         lab = labels[r0:r1]
         active = lab != cfg.ignore_index
         picked = y.gather(1, torch.where(active, lab, 0).long()[:, None]).squeeze(1)
@@ -156,21 +159,21 @@ def _torch_rows_forward(
             p = torch.exp(y)
             h = -(p * y.clamp_(min=_ENTROPY_FLOOR)).sum(1)
             ent[r0:r1] = torch.where(active, h, 0.0)
-    return logp, lse, ent
+    return logp, logp.new_empty(0), ent
 
 
 def _torch_rows_backward(
     logits: torch.Tensor,
     labels: torch.Tensor,
-    lse: torch.Tensor,
     ent: torch.Tensor,
     g_logp: torch.Tensor,
     g_ent: torch.Tensor | None,
     cfg: LogprobConfig,
 ) -> torch.Tensor:
     n, v = logits.shape
-    acc = lse.dtype
+    acc = torch.promote_types(logits.dtype, torch.float32)
     grad = torch.empty_like(logits)
+    direct = grad.dtype == acc  # write p straight into the output rows, no copy
     inv_t = 1.0 / cfg.temperature
     rows = max(1, _TILE_ELEMENTS // max(v, 1))
     for r0 in range(0, n, rows):
@@ -178,19 +181,19 @@ def _torch_rows_backward(
         lab = labels[r0:r1]
         active = lab != cfg.ignore_index
         g = torch.where(active, g_logp[r0:r1].to(acc), 0.0)
-        z = lse[r0:r1]
-        y = logits[r0:r1].to(acc) * inv_t
-        y.sub_(torch.where(torch.isfinite(z), z, 0.0)[:, None])
-        p = torch.exp(y)
+        y = _rows_log_softmax(logits, r0, r1, acc, inv_t)
+        p = torch.exp(y, out=grad[r0:r1]) if direct else torch.exp(y)
         if g_ent is None:
             p.mul_(-g[:, None])
         else:
             ge = torch.where(active, g_ent[r0:r1].to(acc), 0.0)
             y.clamp_(min=_ENTROPY_FLOOR).mul_(ge[:, None]).add_((g + ge * ent[r0:r1])[:, None])
             p.mul_(y).neg_()
-        safe = torch.where(active, lab, 0).long()[:, None]
-        p.scatter_add_(1, safe, g[:, None])
-        grad[r0:r1] = p.mul_(inv_t)
+        p.scatter_add_(1, torch.where(active, lab, 0).long()[:, None], g[:, None])
+        if inv_t != 1.0:
+            p.mul_(inv_t)
+        if not direct:
+            grad[r0:r1] = p
     return grad
 
 
@@ -217,7 +220,7 @@ class _TokenLogprobsFn(torch.autograd.Function):
             grad = torch.empty_like(logits)
             _triton_rows_backward(logits, grad, labels, lse, ent, g_logp, g_ent, cfg)
         else:
-            grad = _torch_rows_backward(logits, labels, lse, ent, g_logp, g_ent, cfg)
+            grad = _torch_rows_backward(logits, labels, ent, g_logp, g_ent, cfg)
         return grad, None, None
 
 
@@ -523,7 +526,7 @@ def token_logprobs(
     """fp32 `log softmax(logits / temperature)[label]` per row, and the row's entropy when asked.
 
     Rows labelled `ignore_index` get 0 for both. Differentiable with respect to `logits`. The torch path
-    works on row chunks of at most 16 MiB of fp32, so it never holds the full fp32 log-softmax.
+    works on row chunks of at most 8 MiB of fp32, so it never holds the full fp32 log-softmax.
     """
     _check_float("logits", logits, 2)
     _check_temperature(temperature)
@@ -553,7 +556,7 @@ def linear_token_logprobs(
     """`token_logprobs(hidden @ weight.T + bias, labels)` without ever holding the `[N, V]` logits.
 
     `chunk_size` is the number of tokens per chunk (default: 1024 on the torch path, a 256 MiB logits chunk
-    on the Triton path). The torch path also cuts the vocab so one tile is 16 MiB of fp32. Gradients flow to
+    on the Triton path). The torch path also cuts the vocab so one tile is 8 MiB of fp32. Gradients flow to
     `hidden`, `weight` and `bias`; the weight's is skipped when it does not require grad (frozen lm_head).
     """
     _check_float("hidden", hidden, 2)
