@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Triton kernels run on the CPU through Triton's interpreter, which must be chosen before triton is first
+# imported by any test. Set TRITON_INTERPRET=0 on a GPU machine to test the compiled kernels.
+os.environ.setdefault("TRITON_INTERPRET", "1")
+
 REPO = Path(__file__).resolve().parent.parent
 
 
