@@ -3,13 +3,11 @@
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_checks import both_impls, native_module
 
 from eigenfast import _ext
 from eigenfast.ops import _native_fallbacks as twin
@@ -23,26 +21,6 @@ from eigenfast.ops.advantages import (
 
 FAST = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 TOL = dict(rtol=1e-6, atol=1e-6)
-
-
-def native_module():
-    """The compiled core with its "advantages" group; skipped (or failed under EIGENFAST_REQUIRE_NATIVE=1)."""
-    try:
-        mod = importlib.import_module("eigenfast._C")
-        missing = None if "advantages" in getattr(mod, "binding_groups", ()) else "built without 'advantages'"
-    except ImportError as exc:
-        mod, missing = None, f"not importable ({exc})"
-    if missing:
-        if os.environ.get("EIGENFAST_REQUIRE_NATIVE", "").strip() not in ("", "0"):
-            pytest.fail(f"EIGENFAST_REQUIRE_NATIVE is set but eigenfast._C is {missing}")
-        pytest.skip(f"eigenfast._C is {missing}: build it in place to compare C++ with the fallback")
-    return mod
-
-
-def both_impls():
-    """The twin first, so that its checks run even where the compiled core is missing and the rest is skipped."""
-    yield twin
-    yield native_module()
 
 
 # Discrete rewards make ties and all-equal groups common; ids mix small, negative and huge values (the C++
@@ -68,7 +46,7 @@ def batches(draw):
 def test_advantages_cpp_twin_and_reference_agree(batch, mode, unbiased):
     rewards, ids = batch
     reference = group_advantages_reference(rewards.tolist(), ids.tolist(), mode=mode, unbiased_std=unbiased)
-    for impl in both_impls():
+    for impl in both_impls("advantages"):
         got = impl.advantages_group_advantages(rewards, ids, mode, 1e-6, unbiased)
         assert got.dtype == rewards.dtype and got.shape == rewards.shape
         np.testing.assert_allclose(got, np.array(reference, rewards.dtype), **TOL)
@@ -80,7 +58,7 @@ def test_advantages_cpp_twin_and_reference_agree(batch, mode, unbiased):
 def test_filter_cpp_twin_and_reference_agree(batch, min_std):
     rewards, ids = batch
     reference = dynamic_filter_reference(rewards.tolist(), ids.tolist(), min_std=min_std)
-    for impl in both_impls():
+    for impl in both_impls("advantages"):
         keep, *counts = impl.advantages_dynamic_filter(rewards, ids, min_std)
         assert np.array_equal(keep, reference.keep) and tuple(counts) == tuple(reference[1:])
 
@@ -96,7 +74,7 @@ def test_large_batches_use_threads_and_match_the_fallback(layout):
     if layout == "sparse":
         ids = ids * 1_000_003_001
     rewards = (rng.random(n) < 0.4).astype(np.float32)
-    native = native_module()
+    native = native_module("advantages")
     for mode in MODES:
         np.testing.assert_allclose(
             native.advantages_group_advantages(rewards, ids, mode, 1e-6, True),
@@ -137,7 +115,7 @@ def test_singletons_and_all_equal_groups_get_exactly_zero(mode):
 @pytest.mark.both_paths
 def test_errors_name_the_argument_on_both_paths():
     ok_ids = np.zeros(3, np.int64)
-    for impl in both_impls():
+    for impl in both_impls("advantages"):
         for bad in (np.nan, np.inf):
             with pytest.raises(ValueError, match=r"rewards\[1\] = -?(nan|inf) is not finite"):
                 impl.advantages_group_advantages(np.array([0.0, bad, 1.0]), ok_ids, "grpo", 1e-6, True)

@@ -3,13 +3,11 @@ reference must give identical results; the public functions must work on either 
 
 from __future__ import annotations
 
-import importlib
-import os
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from native_checks import both_impls, native_module
 
 from eigenfast import _ext
 from eigenfast.ops import _native_fallbacks as twin
@@ -27,28 +25,6 @@ from eigenfast.ops.packing import (
 from eigenfast.records import Episode, TokenSegment
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def native_module():
-    """The compiled core with its "packing" group; skipped (or failed under EIGENFAST_REQUIRE_NATIVE=1) if absent."""
-    try:
-        mod = importlib.import_module("eigenfast._C")
-        missing = (
-            None if "packing" in getattr(mod, "binding_groups", ()) else "built without the 'packing' group"
-        )
-    except ImportError as exc:
-        mod, missing = None, f"not importable ({exc})"
-    if missing:
-        if os.environ.get("EIGENFAST_REQUIRE_NATIVE", "").strip() not in ("", "0"):
-            pytest.fail(f"EIGENFAST_REQUIRE_NATIVE is set but eigenfast._C is {missing}")
-        pytest.skip(f"eigenfast._C is {missing}: build it in place to compare C++ with the fallback")
-    return mod
-
-
-def both_impls():
-    """The twin first, so that its checks run even where the compiled core is missing and the rest is skipped."""
-    yield twin
-    yield native_module()
 
 
 @pytest.fixture
@@ -88,7 +64,7 @@ def test_pack_cpp_twin_and_reference_agree(case, algorithm):
     arr = np.array(lengths, np.int64)
     reference = _plan_tuple(pack_sequences_reference(lengths, capacity, algorithm=algorithm))
     _assert_valid_plan(arr, PackPlan(*reference, capacity))
-    for impl in both_impls():
+    for impl in both_impls("packing"):
         for a, b in zip(impl.packing_pack_sequences(arr, capacity, algorithm), reference, strict=True):
             assert a.dtype == np.int64 and np.array_equal(a, b)
 
@@ -127,13 +103,13 @@ def test_long_tailed_lengths_fill_at_least_98_percent(algorithm):
         assert plan.fill_rate >= 0.98
         fallback = twin.packing_pack_sequences(lengths, 32768, algorithm)
         assert all(np.array_equal(a, b) for a, b in zip(_plan_tuple(plan), fallback, strict=True))
-        native = native_module().packing_pack_sequences(lengths, 32768, algorithm)
+        native = native_module("packing").packing_pack_sequences(lengths, 32768, algorithm)
         assert all(np.array_equal(a, b) for a, b in zip(native, fallback, strict=True))
 
 
 @pytest.mark.both_paths
 def test_pack_errors_name_the_argument_on_both_paths():
-    for impl in both_impls():
+    for impl in both_impls("packing"):
         with pytest.raises(ValueError, match=r"lengths\[2\] = 9 is longer than capacity 8"):
             impl.packing_pack_sequences(np.array([3, 8, 9, 1], np.int64), 8, "bfd")
         with pytest.raises(ValueError, match=r"lengths\[1\] = 0 must be >= 1"):
@@ -174,7 +150,7 @@ def test_balance_cpp_twin_and_reference_agree(lengths, k, equal_count):
     if equal_count:
         sizes = [len(p) for p in parts]
         assert max(sizes) - min(sizes) <= (0 if len(lengths) % k == 0 else 1)
-    for impl in both_impls():
+    for impl in both_impls("packing"):
         members, offsets, got_sums = impl.packing_balance_partitions(arr, k, equal_count)
         assert [p.tolist() for p in parts] == [p.tolist() for p in np.split(members, offsets[1:-1])]
         assert got_sums.tolist() == sums
@@ -226,7 +202,7 @@ def test_build_cpp_twin_and_reference_agree(lengths, capacity, seed):
     reference = build_packed_batch_reference(seqs, plan, pad_id=7)
     args = (seqs.token_ids, seqs.trainable, seqs.old_logp, seqs.advantages, seqs.seq_offsets, plan.bin_of,
             plan.offset_in_bin, plan.num_bins, capacity, 7)  # fmt: skip
-    for impl in both_impls():
+    for impl in both_impls("packing"):
         _assert_batches_equal(impl.packing_build_packed_batch(*args), reference)
 
 
@@ -240,7 +216,7 @@ def test_build_threads_over_many_bins_match_the_fallback():
             plan.offset_in_bin, plan.num_bins, 1024, 0)  # fmt: skip
     fallback = twin.packing_build_packed_batch(*args)
     assert fallback["bin_sizes"].tolist() == plan.bin_sizes.tolist()
-    native = native_module().packing_build_packed_batch(*args)
+    native = native_module("packing").packing_build_packed_batch(*args)
     for name, value in native.items():
         assert np.array_equal(value, fallback[name]), name
 
@@ -289,7 +265,7 @@ def test_build_rejects_bad_plans_and_buffers_on_both_paths():
         (dict(old_logp=seqs.old_logp[:-1].copy()), ValueError, "old_logp must have length 5"),
         (dict(trainable=seqs.trainable.astype(np.uint8)), TypeError, "trainable must have dtype bool"),
     ]
-    for impl in both_impls():
+    for impl in both_impls("packing"):
         assert impl.packing_build_packed_batch(**base)["bin_sizes"].tolist() == [5]
         for change, error, message in cases:
             with pytest.raises(error, match=message):
