@@ -12,6 +12,7 @@ fwd+bwd the time until the backward has finished, in the same run.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -81,6 +82,26 @@ def measure_step(
     return {"fwd_s": min(fwd_times), "fwd_bwd_s": min(total_times), "peak_mb": max(peak, 0) / 2**20}
 
 
+def op_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The options every op benchmark takes: the hidden `--worker SPEC`, the device and the dtype."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument(
+        "--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA"
+    )
+    return parser
+
+
+def worker(step_fn: Callable[[dict], tuple], spec: dict, key: str) -> None:
+    """The `--worker` side of `run_worker`: measure one cell and print it, with the last value the step
+    recorded (a loss or checksum, to compare the variants) under `key`."""
+    step, reset, values = step_fn(spec)
+    result = measure_step(step, reset, torch.device(spec["device"]), spec["repeats"], spec["warmup"])
+    result[key] = values[-1]
+    print(json.dumps(result))
+
+
 def run_worker(script: str, spec: dict) -> dict:
     """Run `script --worker SPEC` in a fresh interpreter and return the JSON it prints on its last line."""
     env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
@@ -94,6 +115,12 @@ def run_worker(script: str, spec: dict) -> dict:
 
 def fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def variant_columns(cells: tuple[dict, ...], time_spec: str) -> list[str]:
+    """fwd time, fwd+bwd time and peak MB of each variant's cell, grouped by measure."""
+    return [fmt(d.get(k), spec) for k, spec in (("fwd_s", time_spec), ("fwd_bwd_s", time_spec),
+            ("peak_mb", ".0f")) for d in cells]  # fmt: skip
 
 
 def print_table(headers: list[str], rows: list[list[str]]) -> None:

@@ -12,7 +12,6 @@ All three use clip 0.2/0.28, no KL, token-mean (Liger's "dapo"), sequences of 25
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -88,29 +87,15 @@ def _step_fn(spec: dict):
     return step, reset, losses
 
 
-def worker(spec: dict) -> None:
-    step, reset, losses = _step_fn(spec)
-    result = _measure.measure_step(step, reset, torch.device(spec["device"]), spec["repeats"], spec["warmup"])
-    result["loss"] = losses[-1]
-    print(json.dumps(result))
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser = _measure.op_parser(__doc__)
     parser.add_argument("--goal", action="store_true", help="run the goal sizes (slow on a CPU)")
     parser.add_argument("--sizes", help="NxHxV[,NxHxV...]")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA"
-    )
     parser.add_argument("--repeats", type=int, help="timed runs per cell (default 3, 1 with --goal on CPU)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     if args.worker:
-        worker(json.loads(args.worker))
+        _measure.worker(_step_fn, json.loads(args.worker), "loss")
         return 0
     device = torch.device(args.device)
     on_cpu = device.type == "cpu"
@@ -131,20 +116,14 @@ def main() -> int:
             cell[variant] = _measure.run_worker(__file__, spec)
             results.append({**spec, **cell[variant]})
         ef, ea, li = (cell[k] for k in VARIANTS)
-
-        def g(d, k):
-            return d.get(k)
-
         rows.append([
             f"{n}x{h}x{v}",
-            *(_measure.fmt(g(d, "fwd_s"), ".3f") for d in (ef, ea, li)),
-            *(_measure.fmt(g(d, "fwd_bwd_s"), ".3f") for d in (ef, ea, li)),
-            *(_measure.fmt(g(d, "peak_mb"), ".0f") for d in (ef, ea, li)),
-            _measure.fmt(_measure.ratio(g(ea, "fwd_bwd_s"), g(ef, "fwd_bwd_s")), ".2f"),
-            _measure.fmt(_measure.ratio(g(li, "fwd_bwd_s"), g(ef, "fwd_bwd_s")), ".2f"),
-            _measure.fmt(_measure.ratio(g(ef, "peak_mb"), g(ea, "peak_mb")), ".3f"),
-            _measure.fmt(_measure.ratio(g(ef, "peak_mb"), g(li, "peak_mb")), ".3f"),
-            _measure.fmt(_measure.ratio(g(li, "peak_mb"), g(ea, "peak_mb")), ".3f"),
+            *_measure.variant_columns((ef, ea, li), ".3f"),
+            _measure.fmt(_measure.ratio(ea.get("fwd_bwd_s"), ef.get("fwd_bwd_s")), ".2f"),
+            _measure.fmt(_measure.ratio(li.get("fwd_bwd_s"), ef.get("fwd_bwd_s")), ".2f"),
+            _measure.fmt(_measure.ratio(ef.get("peak_mb"), ea.get("peak_mb")), ".3f"),
+            _measure.fmt(_measure.ratio(ef.get("peak_mb"), li.get("peak_mb")), ".3f"),
+            _measure.fmt(_measure.ratio(li.get("peak_mb"), ea.get("peak_mb")), ".3f"),
         ])  # fmt: skip
         errors = {k: d["error"] for k, d in cell.items() if "error" in d}
         losses = {k: d["loss"] for k, d in cell.items() if "loss" in d}

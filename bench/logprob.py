@@ -13,7 +13,6 @@ as a share of `--hbm-gbps` (H200: 4800).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -90,29 +89,15 @@ def _step_fn(spec: dict):
     return step, reset, checksums
 
 
-def worker(spec: dict) -> None:
-    step, reset, checksums = _step_fn(spec)
-    result = _measure.measure_step(step, reset, torch.device(spec["device"]), spec["repeats"], spec["warmup"])
-    result["checksum"] = checksums[-1]
-    print(json.dumps(result))
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument(
-        "--dtype", choices=("float32", "bfloat16"), help="default: float32 on CPU, bf16 on CUDA"
-    )
+    parser = _measure.op_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test of the script")
     parser.add_argument("--hbm-gbps", type=float, default=4800.0, help="peak memory bandwidth (H200: 4800)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.worker:
-        worker(json.loads(args.worker))
+        _measure.worker(_step_fn, json.loads(args.worker), "checksum")
         return 0
     device = torch.device(args.device)
     on_cuda = device.type == "cuda"
@@ -140,9 +125,7 @@ def main() -> int:
             name = f"token {n}x{v}" if op == "token" else f"linear {n}x{h}x{v}"
             rows.append([
                 name,
-                *(_measure.fmt(d.get("fwd_s"), ".4f") for d in (ef, ea, li)),
-                *(_measure.fmt(d.get("fwd_bwd_s"), ".4f") for d in (ef, ea, li)),
-                *(_measure.fmt(d.get("peak_mb"), ".0f") for d in (ef, ea, li)),
+                *_measure.variant_columns((ef, ea, li), ".4f"),
                 _measure.fmt(_measure.ratio(ea.get("fwd_s"), ef.get("fwd_s")), ".2f"),
                 _measure.fmt(_measure.ratio(ea.get("fwd_bwd_s"), ef.get("fwd_bwd_s")), ".2f"),
                 _measure.fmt(_measure.ratio(li.get("fwd_bwd_s"), ef.get("fwd_bwd_s")), ".2f"),
