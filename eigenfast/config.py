@@ -41,15 +41,17 @@ class DomainConfig(Section):
 
 
 class RolloutConfig(Section):
-    agent: str = "hf:tiny"
+    """The same defaults as `eigenfast rollout`'s flags (tau²'s where it has one)."""
+
+    agent: str = ""
     user: str = "scripted"
     samples: int = 1
     max_steps: int = 200
     max_errors: int = 10
-    concurrency: int = 8
+    concurrency: int = 64
     temperature: float = 1.0
-    max_new_tokens: int = 256
-    seed: int = 0
+    max_new_tokens: int = 1024
+    seed: int = 300
 
 
 class SandboxConfig(Section):

@@ -19,10 +19,10 @@ def default_data_dir() -> str:
     return os.environ.get("EIGENFAST_TAU2_DATA", str(Path(__file__).resolve().parents[2].parent / "shared" / "tau2"))
 
 
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, *, agent_required: bool = True) -> None:
     """Arguments shared with `eigenfast eval tau2`."""
     parser.add_argument("--data-dir", default=default_data_dir(), help="tau² data folder (default: $EIGENFAST_TAU2_DATA)")
-    parser.add_argument("--agent", required=True, help="agent backend: hf:PATH | openai:MODEL@URL | vllm:PATH")
+    parser.add_argument("--agent", required=agent_required, help="agent backend: hf:PATH | openai:MODEL@URL | vllm:PATH")
     parser.add_argument("--user", default="scripted",
                         help="user simulator: a backend spec (LLM user), 'scripted', or 'replay:EPISODES.jsonl'")
     parser.add_argument("--agent-opt", action="append", default=[], metavar="KEY=VALUE", help="agent backend option")
@@ -41,12 +41,44 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true")
 
 
+class _LoadConfig(argparse.Action):
+    """`--config FILE [key.sub=value ...]`: a typed run config (configs/*.yaml) sets the flags it covers;
+    flags given after it on the command line override it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from eigenfast.config import ConfigError, load_config
+
+        path, *overrides = values
+        try:
+            cfg = load_config(path, overrides)
+        except ConfigError as exc:
+            raise argparse.ArgumentError(self, str(exc)) from None
+        r = cfg.rollout
+        given = {
+            "domain": cfg.domain.name, "policy_variant": cfg.domain.policy_variant, "agent": r.agent,
+            "user": r.user, "samples": r.samples, "max_steps": r.max_steps, "max_errors": r.max_errors,
+            "concurrency": r.concurrency, "temperature": r.temperature, "max_new_tokens": r.max_new_tokens,
+            "seed": r.seed, "out": str(Path(cfg.out_dir) / f"{cfg.domain.name}.episodes.jsonl"),
+        }
+        if cfg.domain.data_dir:
+            given["data_dir"] = cfg.domain.data_dir
+        if cfg.domain.tasks:
+            given["task_ids"] = ",".join(cfg.domain.tasks)
+        for key, value in given.items():
+            setattr(namespace, key, value)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--domain", required=True, help="airline | retail | telecom | mock")
+    parser.add_argument("--config", nargs="+", action=_LoadConfig, metavar=("FILE", "KEY=VALUE"),
+                        help="a run config (e.g. configs/mock_rollout.yaml) with optional key.sub=value overrides; "
+                             "put it first: later flags override it")
+    parser.add_argument("--domain", help="airline | retail | telecom | mock (required unless --config)")
     parser.add_argument("--samples", type=int, default=1, help="episodes per task (G)")
-    parser.add_argument("--out", required=True, help="episodes file (.jsonl or .msgpack), appended to and resumed")
+    parser.add_argument("--out", help="episodes file (.jsonl or .msgpack), appended to and resumed "
+                                      "(default with --config: <out_dir>/<domain>.episodes.jsonl)")
     parser.add_argument("--no-score", action="store_true", help="write episodes without rewards")
-    add_common_arguments(parser)
+    add_common_arguments(parser, agent_required=False)  # --agent may come from the config instead
 
 
 def parse_options(items: list[str], flag: str) -> dict[str, Any]:
@@ -133,6 +165,9 @@ def select_tasks(tasks: list[Any], task_ids: str | None, num_tasks: int | None) 
 def run(args: argparse.Namespace) -> int:
     from eigenfast.rollout import Scorer, rollout
 
+    missing = [f"--{name}" for name in ("domain", "agent", "out") if not getattr(args, name)]
+    if missing:
+        raise UsageError(f"missing {', '.join(missing)} (give the flags, or a --config that sets them)")
     if args.samples < 1:
         raise UsageError("--samples must be >= 1")
     setup = Setup(args, args.domain)

@@ -148,6 +148,27 @@ def test_cli_rollout_usage_errors(tau2_dir, tmp_path, capsys):
     assert main(["rollout", "--domain", "nope", "--data-dir", str(tau2_dir), "--out", "x", "--agent", "hf:/x"]) == 2
 
 
+def test_cli_rollout_from_a_config_file(tau2_dir, tiny_path, tmp_path, capsys):
+    """A typed config sets the run; overrides inside --config and flags after it win, in that order."""
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"domain:\n  name: mock\n  data_dir: {tau2_dir}\nrollout:\n  agent: hf:{tiny_path}\n"
+                   f"  user: scripted\n  samples: 3\n  max_steps: 8\n  max_new_tokens: 8\nout_dir: {tmp_path}/out\n")
+    assert main(["rollout", "--config", str(cfg), "rollout.samples=2", "--no-progress"]) == 0
+    out = tmp_path / "out" / "mock.episodes.jsonl"
+    episodes = list(read_records(out, Episode))
+    assert len(episodes) == 2 and {e.sample_idx for e in episodes} == {0, 1}
+    assert all(len(e.messages) <= 8 for e in episodes)
+    assert main(["rollout", "--config", str(cfg), "--samples", "4", "--no-progress"]) == 0
+    assert len(list(read_records(out, Episode))) == 4  # resumed: two more, none repeated
+    capsys.readouterr()
+    (tmp_path / "bad.yaml").write_text("rollout:\n  samplez: 1\n")
+    with pytest.raises(SystemExit) as info:
+        main(["rollout", "--config", str(tmp_path / "bad.yaml")])
+    assert info.value.code == 2 and "bad.yaml: rollout.samplez: unknown key" in capsys.readouterr().err
+    assert main(["rollout", "--domain", "mock"]) == 2
+    assert "missing --agent, --out" in capsys.readouterr().err
+
+
 def test_seeded_runs_repeat_exactly_with_and_without_kept_kv(mock_domain, tiny_hf):
     from eigenfast.llm.hf import HFBackend
 
