@@ -46,7 +46,7 @@ class SandboxUnavailableError(RuntimeError):
 
 
 class _ZygoteDied(Exception):
-    pass
+    """The fork-server exited under a dispatch; its in-flight jobs are reported `crashed` and it restarts."""
 
 
 class _Zygote:
