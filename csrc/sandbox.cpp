@@ -28,6 +28,8 @@
 #include <deque>
 #include <memory>
 
+#include "checker_runtime.h"
+#include "pymsgpack.h"
 #include "registry.h"
 
 namespace eigenfast::sandbox {
@@ -536,7 +538,7 @@ namespace py = pybind11;
 namespace sb = eigenfast::sandbox;
 
 py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::bytes& program,
-                    const std::vector<int>& slots, const py::function& admit, const py::function& learn) {
+                    const std::vector<int>& slots) {
   sb::ServerConfig c;
   c.cpu_time_s = cfg["cpu_time_s"].cast<double>();
   c.wall_time_s = cfg["wall_time_s"].cast<double>();
@@ -552,22 +554,24 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   c.workdir = cfg["workdir"].cast<std::string>();
   c.landlock_fd = cfg["landlock_fd"].cast<int>();
   const std::string prog = program;
-  sb::AdmitFn admit_fn = [&admit](const std::string& key, const char* data, size_t size) {
-    admit(py::bytes(key), py::bytes(data, size));
+  sb::CheckerCaches caches(cfg["payload_slots"].cast<size_t>(), cfg["code_slots"].cast<size_t>(),
+                           cfg["code_max_spec"].cast<size_t>());
+  sb::AdmitFn admit_fn = [&caches](const std::string& key, const char* data, size_t size) {
+    caches.admit(key, data, size);
   };
-  sb::LearnFn learn_fn = [&learn](const std::string& spec) { learn(py::bytes(spec)); };
+  sb::LearnFn learn_fn = [&caches](const std::string& spec) { caches.learn(spec); };
   const sb::ForkHooks hooks{PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child};
   sb::ChildJob job;
   if (!sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, learn_fn, hooks, &job)) return py::none();
-  py::object key = job.key.empty() ? py::object(py::none()) : py::object(py::bytes(job.key));
-  py::object payload = job.key.empty() ? py::object(py::bytes(job.payload)) : py::object(py::none());
-  return py::make_tuple(py::bytes(job.spec), key, payload);
+  caches.run_child(job.spec, job.key.empty() ? nullptr : &job.key, job.payload, c.max_output);
 }
 
 void bind_sandbox(py::module_& m) {
   m.def("sandbox_serve", &serve_py, py::arg("ctrl_fd"), py::arg("out_fd"), py::arg("cfg"), py::arg("program"),
-        py::arg("pid_slots"), py::arg("admit"), py::arg("learn"),
-        "Run the checker fork-server; returns None when the host hangs up, (spec, key, payload) in a child.");
+        py::arg("pid_slots"),
+        "Run the checker fork-server; returns None when the host hangs up. Children run their checker in C++ "
+        "(checker_runtime.h) and exit without returning.");
+  eigenfast::pymsgpack::bind(m);
   m.def("sandbox_landlock", &sb::landlock_ruleset, py::arg("read_paths"),
         "(ruleset fd, '') granting read beneath read_paths, or (-1, why) without Landlock.");
   m.def(

@@ -35,8 +35,8 @@ host's checkers could then fork, exec and open sockets).
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # not typing's: the zygote imports this package and should not pay for typing
 if TYPE_CHECKING:
     from eigenfast.sandbox.host import Sandbox, SandboxUnavailableError
     from eigenfast.sandbox.result import CheckJob, CheckResult

@@ -1,16 +1,20 @@
-"""Runs one checker inside an already-isolated child and writes its report to fd 3, then exits.
+"""The pure-Python server's checker runtime (twin of csrc/checker_runtime.h): the zygote's payload and code
+caches, and the runner that executes one checker inside an already-isolated child, writes its report to fd 3
+and exits. The C++ runner also falls back to `encode_report` and `decode_payload` here for values outside its
+msgpack subset.
 
 Everything the report path needs is bound before the checker runs, so a checker that monkeypatches
 `os`, `msgspec` or `sys` can at worst spoil its own report (which the host then classifies as bad_output).
 The encoder, decoder and fallback reports are built once in the zygote and inherited, and the zygote
 rehearses this path (`rehearse`) so children find its bytecode specialised and its caches warm instead of
 redoing that work and copying the pages it writes. `codes` holds checkers the zygote compiled after a child
-had compiled the same spec within its limits (see zygote.CodeCache): compiling touches many fresh pages.
+had compiled the same spec within its limits (see CodeCache): compiling touches many fresh pages.
 """
 
 from __future__ import annotations
 
 import builtins
+import gc
 import os
 import sys
 
@@ -24,6 +28,46 @@ _encode = msgspec.msgpack.Encoder().encode
 _decode_spec = msgspec.msgpack.Decoder(JobSpec).decode
 _decode_payload = msgspec.msgpack.Decoder().decode
 _MEMORY_REPORT = _encode(ChildReport("memory", error_type="MemoryError", message="out of memory"))
+
+
+class PayloadCache(dict):
+    """Decoded payloads by key, first-in first-out over `slots` (the host mirrors the same order)."""
+
+    def __init__(self, slots: int) -> None:
+        super().__init__()
+        self.slots = slots
+
+    def admit(self, key: bytes, payload: bytes) -> None:
+        if key in self:
+            return
+        self[key] = _decode_payload(payload)
+        while len(self) > self.slots:
+            del self[next(iter(self))]
+        gc.freeze()  # children never scan (and so never copy) the cached objects
+
+
+class CodeCache(dict):
+    """Compiled checkers by job spec, first-in first-out over `slots`; None marks a spec that won't compile.
+
+    Only specs a child already compiled within its limits are learned (the server calls `learn` after a clean
+    exit), and only small ones, so the zygote never spends unbounded time on untrusted source. Children
+    inherit the code objects; a checker mutating its copy changes only its own child's memory.
+    """
+
+    def __init__(self, slots: int, max_spec_bytes: int) -> None:
+        super().__init__()
+        self.slots, self.max_spec_bytes = slots, max_spec_bytes
+
+    def learn(self, spec: bytes) -> None:
+        if spec in self or len(spec) > self.max_spec_bytes:
+            return
+        try:
+            code = compile_checker(spec_source(spec))
+        except BaseException:  # SyntaxError and friends: the child reports those itself
+            code = None
+        self[spec] = code
+        while len(self) > self.slots:
+            del self[next(iter(self))]
 
 
 def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict, codes: dict,
@@ -47,9 +91,27 @@ def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache
 def report(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict, codes: dict,
            max_output: int) -> bytes:
     """The encoded ChildReport of one checker run, at most max_output bytes."""
-    encode, size, memory_report = _encode, len, _MEMORY_REPORT
     try:
         result = _run_checker(spec_bytes, key, payload_bytes, cache, codes)
+    except MemoryError:
+        return _MEMORY_REPORT
+    return _encode_capped(result, max_output)
+
+
+def encode_report(status: str, value: object, error_type: str | None, message: str | None,
+                  max_output: int) -> bytes:
+    """The native runner's fallback (csrc/checker_runtime.cpp) for reports outside its msgpack subset."""
+    return _encode_capped(ChildReport(status, value, error_type, message), max_output)
+
+
+def decode_payload(data: bytes) -> object:
+    """The native runner's fallback for payloads outside its msgpack subset (ext types such as timestamps)."""
+    return _decode_payload(data)
+
+
+def _encode_capped(result: ChildReport, max_output: int) -> bytes:
+    encode, size = _encode, len
+    try:
         try:
             data = encode(result)
         except Exception as exc:  # unencodable value
@@ -58,7 +120,7 @@ def report(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, ca
         if size(data) > max_output:
             data = encode(ChildReport("bad_output", message=f"result is {size(data)} bytes, over the cap"))
     except MemoryError:
-        data = memory_report
+        data = _MEMORY_REPORT
     return data
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from eigenfast import _ext
+from eigenfast.sandbox import policy
 from eigenfast.sandbox import protocol as P
 from eigenfast.sandbox.result import CheckJob, CheckResult, from_frame
 
@@ -141,8 +142,10 @@ class Sandbox:
         path = [str(Path(__file__).resolve().parents[2]), str(Path(msgspec.__file__).resolve().parents[1])]
         package_dir = str(Path(__file__).resolve().parents[1])
         native_file = _ext.native().__file__ if backend == "native" else ""
+        program, pid_slots = policy.build()
         self._cfg = {
             "native_file": native_file,
+            "program": program.hex(), "pid_slots": pid_slots, "payload_slots": P.CACHE_SLOTS,
             "path": path,
             "backend": backend, "cpu_time_s": cpu_time_s, "wall_time_s": wall_time_s, "memory_mb": memory_mb,
             "max_output": max_output_kb * 1024, "tail_bytes": 4096, "nofile": 32, "workers": workers,

@@ -1,7 +1,9 @@
 """Entry point of the zygote: a fresh `python -I -S -B` that pre-imports what checkers use and forks per job.
 
-It is started by the host with an empty environment, fd 0 = job frames, fd 1 = result frames. Decoded
-payloads admitted to the cache live here, so each child inherits them copy-on-write instead of decoding again.
+It is started by the host with an empty environment, fd 0 = job frames, fd 1 = result frames, and the seccomp
+program in its config. With the C++ server, this module and a few stdlib modules are all the Python it loads:
+fork and exit cost grows with every megabyte the zygote holds, so caches, the job loop and the children's
+runner live in C++ (csrc/checker_runtime.h). The pure-Python server keeps them here and in child.py.
 """
 
 from __future__ import annotations
@@ -12,53 +14,13 @@ import json
 import os
 import sys
 
-import msgspec
-
-from eigenfast.sandbox import child, policy
-from eigenfast.sandbox.protocol import CACHE_SLOTS
-
 CODE_SLOTS = 128
 CODE_MAX_SPEC_BYTES = 16 * 1024
 
 # Warm imports for checkers: inherited by every child, so a checker's `import re` costs nothing (and works
-# even where the child's uid could not read the module file).
-WARM_MODULES = (
-    "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "difflib", "enum", "fractions",
-    "functools", "heapq", "itertools", "math", "operator", "random", "re", "statistics", "string", "textwrap",
-    "typing", "unicodedata",
-)
-
-
-class PayloadCache(dict):
-    """Decoded payloads by key, first-in first-out over CACHE_SLOTS (the host mirrors the same order)."""
-
-    def admit(self, key: bytes, payload: bytes) -> None:
-        if key in self:
-            return
-        self[key] = msgspec.msgpack.decode(payload)
-        while len(self) > CACHE_SLOTS:
-            del self[next(iter(self))]
-        gc.freeze()
-
-
-class CodeCache(dict):
-    """Compiled checkers by job spec, first-in first-out over CODE_SLOTS; None marks a spec that won't compile.
-
-    Only specs a child already compiled within its limits are learned (the server calls `learn` after a clean
-    exit), and only small ones, so the zygote never spends unbounded time on untrusted source. Children
-    inherit the code objects; a checker mutating its copy changes only its own child's memory.
-    """
-
-    def learn(self, spec: bytes) -> None:
-        if spec in self or len(spec) > CODE_MAX_SPEC_BYTES:
-            return
-        try:
-            code = child.compile_checker(child.spec_source(spec))
-        except BaseException:  # SyntaxError and friends: the child reports those itself
-            code = None
-        self[spec] = code
-        while len(self) > CODE_SLOTS:
-            del self[next(iter(self))]
+# even where the child's uid could not read the module file). Kept to what checkers commonly use: each one
+# adds to the zygote's size, which every check pays for at fork and exit.
+WARM_MODULES = ("collections", "datetime", "functools", "itertools", "json", "math", "re")
 
 
 def _load_native(path: str):
@@ -73,31 +35,46 @@ def _load_native(path: str):
     return module
 
 
-def main() -> None:
-    cfg = json.loads(sys.argv[1])
-    os.environ.clear()  # started with env={}, but CPython's locale coercion may have added LC_CTYPE
-    os.environ["HOME"] = cfg["workdir"]  # the only variable children see (no NSS lookups for "~")
-    for name in WARM_MODULES:
-        importlib.import_module(name)
-    program, slots = policy.build()
-    cache = PayloadCache()
-    codes = CodeCache()
-    if cfg["backend"] == "native":
-        native = _load_native(cfg["native_file"])
-        serve, ruleset = native.sandbox_serve, native.sandbox_landlock
-    else:
-        from eigenfast.sandbox.landlock import create_ruleset as ruleset
-        from eigenfast.sandbox.pyserver import serve
-    cfg["landlock_fd"], why = ruleset(cfg["read_paths"])
-    if why:
-        print(f"eigenfast sandbox: {why}; checkers can read whatever their uid may", file=sys.stderr)
+def _serve_python(cfg: dict, program: bytes, slots: list[int]) -> None:
+    """The pure-Python server (EIGENFAST_DISABLE_EXT=1 or no compiler): caches and runner in child.py."""
+    from eigenfast.sandbox import child
+    from eigenfast.sandbox.landlock import create_ruleset
+    from eigenfast.sandbox.pyserver import serve
+
+    cache = child.PayloadCache(cfg["payload_slots"])
+    codes = child.CodeCache(cfg["code_slots"], cfg["code_max_spec"])
+    cfg["landlock_fd"], why = create_ruleset(cfg["read_paths"])
+    _warn_landlock(why)
     child.rehearse(cfg["max_output"])
-    gc.freeze()  # children never scan (and so never copy) the zygote's objects
+    gc.freeze()
     job = serve(0, 1, cfg, program, slots, cache.admit, codes.learn)
     if job is None:  # the host closed the control pipe
         return
     spec, key, payload = job
     child.run(spec, key, payload, cache, codes, cfg["max_output"])
+
+
+def _warn_landlock(why: str | None) -> None:
+    if why:
+        print(f"eigenfast sandbox: {why}; checkers can read whatever their uid may", file=sys.stderr)
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    os.environ.clear()  # started with env={}, but CPython's locale coercion may have added LC_CTYPE
+    os.environ["HOME"] = cfg["workdir"]  # the only variable children see (no NSS lookups for "~")
+    cfg.update(code_slots=CODE_SLOTS, code_max_spec=CODE_MAX_SPEC_BYTES)
+    program, slots = bytes.fromhex(cfg.pop("program")), cfg.pop("pid_slots")
+    for name in WARM_MODULES:
+        importlib.import_module(name)
+    if cfg["backend"] != "native":
+        _serve_python(cfg, program, slots)
+        return
+    native = _load_native(cfg["native_file"])
+    cfg["landlock_fd"], why = native.sandbox_landlock(cfg["read_paths"])
+    _warn_landlock(why)
+    gc.freeze()  # children never scan (and so never copy) the zygote's objects
+    native.sandbox_serve(0, 1, cfg, program, slots)  # returns when the host closes the control pipe
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import subprocess
@@ -44,6 +45,27 @@ def test_normal_verdicts(sandbox, source, payload, status, value):
     if status == "ok":
         assert r.value == value and type(r.value) is type(value)
     assert r.wall_ms > 0 and r.cpu_ms > 0 and r.max_rss_kb > 0
+
+
+def test_values_outside_the_native_msgpack_subset_follow_msgspec(sandbox):
+    """The C++ runner hands sets, datetimes, big ints and timestamp payloads to msgspec, as the Python one does."""
+    when = datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc)
+    jobs = [
+        ("def check(p):\n    return {3, 1, 2}\n", None),
+        ("import datetime\ndef check(p):\n    return datetime.date(2024, 5, 1)\n", None),
+        ("def check(p):\n    return 2 ** 70\n", None),
+        ("def check(p):\n    return object()\n", None),
+        ("def check(p):\n    return [p['when'].year, p['when'].tzinfo is not None, p['n']]\n",
+         {"when": when, "n": 1}),
+        ("def check(p):\n    return 'x' * 70000\n", None),
+    ]
+    r = sandbox.run_many(jobs)
+    assert r[0].status == "ok" and sorted(r[0].value) == [1, 2, 3], r[0]
+    assert (r[1].status, r[1].value) == ("ok", "2024-05-01"), r[1]
+    assert (r[2].status, r[2].error_type) == ("bad_output", "OverflowError"), r[2]
+    assert r[3].status == "bad_output" and "not msgpack-encodable" in r[3].message, r[3]
+    assert (r[4].status, r[4].value) == ("ok", [2024, True, 1]), r[4]
+    assert r[5].status == "bad_output" and "over the cap" in r[5].message, r[5]
 
 
 STDLIB_CHECKER = '''

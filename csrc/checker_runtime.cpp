@@ -1,0 +1,321 @@
+// See checker_runtime.h. Reports are msgpack arrays laid out as protocol.ChildReport encodes them
+// (status, value, error_type, message; trailing nils omitted), so both servers produce the same bytes.
+#include "checker_runtime.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "pymsgpack.h"
+
+namespace eigenfast::sandbox {
+namespace {
+
+namespace mp = eigenfast::pymsgpack;
+
+constexpr Py_ssize_t kMaxMessage = 2000;  // as child.py: str(exc)[:2000]
+constexpr int kResultFd = 3;
+
+// A new reference, or null with the error cleared.
+PyObject* quiet(PyObject* obj) {
+  if (obj == nullptr) PyErr_Clear();
+  return obj;
+}
+
+struct Report {
+  std::string status;
+  PyObject* value = nullptr;  // borrowed
+  std::string error_type;     // empty = nil
+  PyObject* message = nullptr;  // owned str or null = nil
+  ~Report() { Py_XDECREF(message); }
+};
+
+void pack_str(std::string_view s, std::string* out) {
+  PyObject* obj = PyUnicode_FromStringAndSize(s.data(), Py_ssize_t(s.size()));
+  if (obj == nullptr) throw std::bad_alloc();
+  const mp::Status st = mp::pack(obj, out);
+  Py_DECREF(obj);
+  if (st != mp::Status::kOk) throw std::bad_alloc();
+}
+
+// Encodes r natively; false if a field is outside the native subset (the caller falls back to child.py).
+bool encode(const Report& r, std::string* out) {
+  const bool has_value = r.value != nullptr && r.value != Py_None;
+  const int fields = r.message != nullptr ? 4 : !r.error_type.empty() ? 3 : has_value ? 2 : 1;
+  out->clear();
+  out->push_back(char(0x90 | fields));
+  pack_str(r.status, out);
+  if (fields >= 2 && !has_value) out->push_back(char(0xc0));
+  if (fields >= 2 && has_value && mp::pack(r.value, out) != mp::Status::kOk) return false;
+  if (fields >= 3 && r.error_type.empty()) out->push_back(char(0xc0));
+  if (fields >= 3 && !r.error_type.empty()) pack_str(r.error_type, out);
+  if (fields >= 4 && mp::pack(r.message, out) != mp::Status::kOk) return false;
+  return true;
+}
+
+const std::string& memory_report() {
+  static const std::string bytes = [] {
+    std::string s("\x94\xa6memory\xc0\xabMemoryError\xadout of memory", 1 + 7 + 1 + 12 + 14);
+    return s;
+  }();
+  return bytes;
+}
+
+// type(exc).__name__ without running Python code.
+std::string type_name(PyObject* type) {
+  auto* tp = reinterpret_cast<PyTypeObject*>(type);
+  if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+    const char* name = PyUnicode_AsUTF8(reinterpret_cast<PyHeapTypeObject*>(tp)->ht_name);
+    if (name != nullptr) return name;
+    PyErr_Clear();
+  }
+  const char* dot = std::strrchr(tp->tp_name, '.');
+  return dot != nullptr ? dot + 1 : tp->tp_name;
+}
+
+// Turns the pending Python exception into r (error, or memory for MemoryError).
+void take_exception(Report* r) {
+  PyObject *type = nullptr, *value = nullptr, *tb = nullptr;
+  PyErr_Fetch(&type, &value, &tb);
+  PyErr_NormalizeException(&type, &value, &tb);
+  if (type == nullptr || PyErr_GivenExceptionMatches(type, PyExc_MemoryError)) {
+    r->status = "memory";
+    r->error_type = "MemoryError";
+    r->message = PyUnicode_FromString("out of memory");
+  } else {
+    r->status = "error";
+    r->error_type = type_name(type);
+    PyObject* text = quiet(PyObject_Str(value != nullptr ? value : type));
+    if (text != nullptr && PyUnicode_GET_LENGTH(text) > kMaxMessage) {
+      PyObject* cut = quiet(PyUnicode_Substring(text, 0, kMaxMessage));
+      Py_DECREF(text);
+      text = cut;
+    }
+    r->message = text != nullptr ? text : PyUnicode_FromString("<unprintable exception>");
+  }
+  Py_XDECREF(type);
+  Py_XDECREF(value);
+  Py_XDECREF(tb);
+}
+
+// child.py, imported only for values and payloads outside the native subset (it loads msgspec).
+PyObject* child_py(const char* fn) {
+  PyObject* mod = PyImport_ImportModule("eigenfast.sandbox.child");
+  if (mod == nullptr) return nullptr;
+  PyObject* out = PyObject_GetAttrString(mod, fn);
+  Py_DECREF(mod);
+  return out;
+}
+
+// The report's bytes by msgspec's rules (bad_output for an unencodable or oversized value).
+std::string encode_with_child_py(const Report& r, size_t max_output) {
+  PyObject* fn = child_py("encode_report");
+  PyObject* bytes = fn == nullptr ? nullptr
+                    : PyObject_CallFunction(fn, "sOzOn", r.status.c_str(), r.value != nullptr ? r.value : Py_None,
+                                            r.error_type.empty() ? nullptr : r.error_type.c_str(),
+                                            r.message != nullptr ? r.message : Py_None, Py_ssize_t(max_output));
+  Py_XDECREF(fn);
+  if (bytes == nullptr || !PyBytes_Check(bytes)) {
+    Py_XDECREF(bytes);
+    throw std::bad_alloc();  // reported as memory: child.py only fails here when allocation does
+  }
+  std::string out(PyBytes_AS_STRING(bytes), size_t(PyBytes_GET_SIZE(bytes)));
+  Py_DECREF(bytes);
+  return out;
+}
+
+// A new reference to the decoded payload, or null with a Python exception set.
+PyObject* decode_payload(const std::string& data) {
+  PyObject* out = nullptr;
+  const mp::Status st = mp::unpack(data.data(), data.size(), &out);
+  if (st == mp::Status::kOk) return out;
+  PyErr_Clear();
+  PyObject* bytes = PyBytes_FromStringAndSize(data.data(), Py_ssize_t(data.size()));
+  if (bytes == nullptr) return nullptr;
+  PyObject* fn = child_py("decode_payload");
+  out = fn != nullptr ? PyObject_CallOneArg(fn, bytes) : nullptr;
+  Py_XDECREF(fn);
+  Py_DECREF(bytes);
+  return out;
+}
+
+// compile(source, "<checker>", "exec") through the builtin, as child.py does (null bytes, coding cookies
+// and errors behave identically). A new reference, or null with the error set.
+PyObject* compile_source(PyObject* source) {
+  PyObject* compile = PyDict_GetItemString(PyEval_GetBuiltins(), "compile");  // borrowed
+  if (compile == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "builtins.compile is missing");
+    return nullptr;
+  }
+  return PyObject_CallFunction(compile, "Oss", source, "<checker>", "exec");
+}
+
+// (source, entry) from a JobSpec; new references in *source/*entry, or false with an error set.
+bool decode_spec(const std::string& spec, PyObject** source, PyObject** entry) {
+  PyObject* obj = nullptr;
+  if (mp::unpack(spec.data(), spec.size(), &obj) != mp::Status::kOk) {
+    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "malformed job spec");
+    return false;
+  }
+  const bool ok = PyList_Check(obj) && PyList_GET_SIZE(obj) == 2 && PyUnicode_Check(PyList_GET_ITEM(obj, 0)) &&
+                  PyUnicode_Check(PyList_GET_ITEM(obj, 1));
+  if (ok) {
+    *source = Py_NewRef(PyList_GET_ITEM(obj, 0));
+    *entry = Py_NewRef(PyList_GET_ITEM(obj, 1));
+  } else {
+    PyErr_SetString(PyExc_ValueError, "malformed job spec");
+  }
+  Py_DECREF(obj);
+  return ok;
+}
+
+void flush_streams() {
+  for (const char* name : {"stdout", "stderr"}) {
+    PyObject* stream = PySys_GetObject(name);  // borrowed; the checker may have replaced or closed it
+    if (stream != nullptr && stream != Py_None) Py_XDECREF(quiet(PyObject_CallMethod(stream, "flush", nullptr)));
+    PyErr_Clear();
+  }
+}
+
+[[noreturn]] void deliver(const std::string& data) {
+  flush_streams();
+  const char* p = data.data();
+  size_t n = data.size();
+  while (n > 0) {
+    const ssize_t w = write(kResultFd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) _exit(3);
+    p += w;
+    n -= size_t(w);
+  }
+  _exit(0);
+}
+
+}  // namespace
+
+CheckerCaches::~CheckerCaches() {
+  for (auto& kv : payloads_) Py_XDECREF(kv.second.decoded);
+  for (auto& kv : codes_) Py_XDECREF(kv.second);
+}
+
+void CheckerCaches::admit(const std::string& key, const char* data, size_t size) {
+  if (payloads_.count(key) != 0) return;
+  Payload entry;
+  if (mp::unpack(data, size, &entry.decoded) != mp::Status::kOk) {
+    PyErr_Clear();
+    entry.decoded = nullptr;
+    entry.raw.assign(data, size);
+  }
+  payloads_.emplace(key, std::move(entry));
+  payload_order_.push_back(key);
+  while (payload_order_.size() > payload_slots_) {
+    auto it = payloads_.find(payload_order_.front());
+    Py_XDECREF(it->second.decoded);
+    payloads_.erase(it);
+    payload_order_.pop_front();
+  }
+  // Children never scan (and so never copy) the cached objects.
+  PyObject* gc = quiet(PyImport_ImportModule("gc"));
+  if (gc != nullptr) Py_XDECREF(quiet(PyObject_CallMethod(gc, "freeze", nullptr)));
+  Py_XDECREF(gc);
+}
+
+void CheckerCaches::learn(const std::string& spec) {
+  if (spec.size() > code_max_spec_ || codes_.count(spec) != 0) return;
+  PyObject *source = nullptr, *entry = nullptr, *code = nullptr;
+  if (decode_spec(spec, &source, &entry)) code = compile_source(source);
+  Py_XDECREF(source);
+  Py_XDECREF(entry);
+  if (code == nullptr) {
+    PyErr_Clear();  // the child reports a SyntaxError itself
+    code = Py_NewRef(Py_None);
+  }
+  codes_.emplace(spec, code);
+  code_order_.push_back(spec);
+  while (code_order_.size() > code_slots_) {
+    auto it = codes_.find(code_order_.front());
+    Py_DECREF(it->second);
+    codes_.erase(it);
+    code_order_.pop_front();
+  }
+}
+
+void CheckerCaches::run_child(const std::string& spec, const std::string* key, const std::string& payload,
+                              size_t max_output) const {
+  std::string out;
+  try {
+    Report r;
+    PyObject *source = nullptr, *entry = nullptr, *arg = nullptr, *code = nullptr, *ns = nullptr,
+             *result = nullptr;
+    bool ran = false;
+    if (decode_spec(spec, &source, &entry)) {
+      if (key != nullptr) {
+        auto it = payloads_.find(*key);
+        arg = it == payloads_.end() ? (PyErr_SetString(PyExc_KeyError, "payload not cached"), nullptr)
+              : it->second.decoded != nullptr ? Py_NewRef(it->second.decoded)
+                                              : decode_payload(it->second.raw);
+      } else {
+        arg = decode_payload(payload);
+      }
+      auto learned = codes_.find(spec);
+      if (arg != nullptr) {
+        code = learned != codes_.end() && learned->second != Py_None ? Py_NewRef(learned->second)
+                                                                      : compile_source(source);
+      }
+      ns = code != nullptr ? PyDict_New() : nullptr;
+      PyObject* builtins = ns != nullptr ? PyImport_ImportModule("builtins") : nullptr;
+      if (builtins != nullptr) {
+        PyObject* name = PyUnicode_FromString("__checker__");
+        const bool filled = name != nullptr && PyDict_SetItemString(ns, "__name__", name) == 0 &&
+                            PyDict_SetItemString(ns, "__builtins__", builtins) == 0;
+        Py_XDECREF(name);
+        Py_DECREF(builtins);
+        PyObject* done = filled ? PyEval_EvalCode(code, ns, ns) : nullptr;
+        if (done != nullptr) {
+          Py_DECREF(done);
+          PyObject* fn = PyDict_GetItemWithError(ns, entry);  // borrowed
+          if (fn != nullptr && PyCallable_Check(fn)) {
+            Py_INCREF(fn);
+            result = PyObject_CallOneArg(fn, arg);
+            Py_DECREF(fn);
+            ran = result != nullptr;
+          } else if (!PyErr_Occurred()) {
+            r.status = "error";
+            r.error_type = "NameError";
+            r.message = PyUnicode_FromFormat("checker source defines no callable %R", entry);
+          }
+        }
+      }
+    }
+    if (ran) {
+      r.status = "ok";
+      r.value = result;
+    } else if (r.status.empty()) {
+      take_exception(&r);
+    }
+    if (!encode(r, &out)) {
+      PyErr_Clear();
+      out = encode_with_child_py(r, max_output);
+    } else if (out.size() > max_output) {
+      Report over;
+      over.status = "bad_output";
+      over.message = PyUnicode_FromFormat("result is %zu bytes, over the cap", out.size());
+      if (over.message == nullptr || !encode(over, &out)) throw std::bad_alloc();
+    }
+    Py_XDECREF(result);
+    Py_XDECREF(ns);
+    Py_XDECREF(code);
+    Py_XDECREF(arg);
+    Py_XDECREF(source);
+    Py_XDECREF(entry);
+  } catch (const std::bad_alloc&) {
+    PyErr_Clear();
+    out = memory_report();
+  }
+  deliver(out);
+}
+
+}  // namespace eigenfast::sandbox

@@ -1,0 +1,50 @@
+// What the zygote keeps for checkers and how a forked child runs one, through the CPython C API alone.
+// No Python code of ours runs in the zygote's job loop or on a child's normal path, and the zygote needs no
+// msgspec: every page a child writes and every megabyte the zygote holds is copied or torn down per check.
+// Semantics match eigenfast/sandbox/child.py (the Python server's runner), which a child falls back to for
+// values outside the native msgpack subset (csrc/pymsgpack.h).
+#pragma once
+
+#include <Python.h>
+
+#include <cstddef>
+#include <deque>
+#include <string>
+#include <unordered_map>
+
+namespace eigenfast::sandbox {
+
+class CheckerCaches {
+ public:
+  CheckerCaches(size_t payload_slots, size_t code_slots, size_t code_max_spec)
+      : payload_slots_(payload_slots), code_slots_(code_slots), code_max_spec_(code_max_spec) {}
+  CheckerCaches(const CheckerCaches&) = delete;
+  CheckerCaches& operator=(const CheckerCaches&) = delete;
+  ~CheckerCaches();
+
+  // Decodes a payload once and keeps it under key, first-in first-out over payload_slots (the host mirrors
+  // the same order). A payload outside the native subset is kept as bytes and decoded by each child.
+  void admit(const std::string& key, const char* data, size_t size);
+
+  // Compiles the checker of a spec that a child just ran cleanly within its limits, first-in first-out over
+  // code_slots; big specs are skipped, and a spec that will not compile is remembered as such.
+  void learn(const std::string& spec);
+
+  // Never returns: runs the job's checker in this (isolated) child, writes its report to fd 3 and exits.
+  [[noreturn]] void run_child(const std::string& spec, const std::string* key, const std::string& payload,
+                              size_t max_output) const;
+
+ private:
+  struct Payload {
+    PyObject* decoded = nullptr;  // owned; null when `raw` must be decoded per child
+    std::string raw;
+  };
+
+  size_t payload_slots_, code_slots_, code_max_spec_;
+  std::unordered_map<std::string, Payload> payloads_;
+  std::deque<std::string> payload_order_;
+  std::unordered_map<std::string, PyObject*> codes_;  // owned; Py_None marks a spec that does not compile
+  std::deque<std::string> code_order_;
+};
+
+}  // namespace eigenfast::sandbox

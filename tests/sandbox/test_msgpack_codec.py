@@ -1,0 +1,288 @@
+"""The zygote's native msgpack codec against msgspec, its reference: same bytes out, same values in, and every
+input outside the fast subset refused with a clear error instead of a wrong answer."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+import struct
+
+import msgspec
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from eigenfast import _ext
+
+C = _ext.require_group("sandbox")
+if C is None:
+    pytest.skip(f"C++ sandbox not built: {_ext.status().reason}", allow_module_level=True)
+
+encode = msgspec.msgpack.encode
+decode = msgspec.msgpack.Decoder().decode
+
+INT_BOUNDARIES = [
+    -(2**63), -(2**63) + 1, -(2**31) - 1, -(2**31), -32769, -32768, -129, -128, -33, -32, -1, 0, 1, 127, 128,
+    255, 256, 65535, 65536, 2**31 - 1, 2**31, 2**32 - 1, 2**32, 2**63 - 1, 2**63, 2**64 - 1,
+]
+FLOATS = [0.0, -0.0, 1.5, -2.25, 1e300, 5e-324, math.inf, -math.inf, math.nan]
+LENGTHS = [0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536]
+
+
+def same(a: object, b: object) -> bool:
+    """Equal values of identical types all the way down; NaN equals NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (a == b and math.copysign(1, a) == math.copysign(1, b))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def check_against_msgspec(value: object) -> None:
+    data = C.msgpack_pack(value)
+    assert data == encode(value)
+    assert same(C.msgpack_unpack(data), decode(data))
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.sampled_from(INT_BOUNDARIES)
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(FLOATS)
+    | st.text()
+    | st.binary()
+)
+keys = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text() | st.binary() | st.tuples(
+    st.integers(-5, 5), st.text(max_size=3)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=6)
+    | st.tuples(inner, inner)
+    | st.dictionaries(keys, inner, max_size=6)
+    | st.binary().map(bytearray),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values)
+def test_random_values_match_msgspec(value):
+    check_against_msgspec(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40) | values.map(lambda v: encode(v)[:-1]) | st.binary(max_size=8).map(lambda b: b"\x92" + b))
+def test_arbitrary_bytes_decode_like_msgspec_or_are_refused(data):
+    """Untrusted bytes: msgspec's value, or an error wherever msgspec errs; 'unsupported' (ext, depth) is allowed
+    either way because the caller then asks msgspec."""
+    try:
+        expected = decode(data)
+    except (msgspec.DecodeError, UnicodeDecodeError):
+        with pytest.raises(ValueError, match="malformed msgpack|codec can't decode|unsupported msgpack"):
+            C.msgpack_unpack(data)
+        return
+    try:
+        got = C.msgpack_unpack(data)
+    except ValueError as exc:
+        assert str(exc).startswith("unsupported msgpack")
+        return
+    assert same(got, expected)
+
+
+@pytest.mark.parametrize("value", INT_BOUNDARIES + FLOATS + [None, True, False])
+def test_scalar_boundaries(value):
+    check_against_msgspec(value)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_length_boundaries(n):
+    for value in ("x" * n, "é" * n, b"\x00" * n, bytearray(b"y" * n), [1] * n, (None,) * n, dict.fromkeys(range(n), 0)):
+        check_against_msgspec(value)
+
+
+def test_list_round_trip_and_types():
+    value = {"a": [1, (2.5, b"b")], 7: bytearray(b"c"), (1, "k"): None}
+    got = C.msgpack_unpack(C.msgpack_pack(value))
+    assert same(got, {"a": [1, [2.5, b"b"]], 7: b"c", (1, "k"): None})
+
+
+INT_FORMATS = [(0xCC, ">B"), (0xCD, ">H"), (0xCE, ">I"), (0xCF, ">Q"), (0xD0, ">b"), (0xD1, ">h"), (0xD2, ">i"),
+               (0xD3, ">q")]
+
+
+@pytest.mark.parametrize(("code", "fmt"), INT_FORMATS)
+def test_every_int_width_decodes(code, fmt):
+    bits = struct.calcsize(fmt) * 8
+    lo, hi = (0, 2**bits - 1) if fmt[1].isupper() else (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    for v in (lo, hi, 0, 1, hi // 3):  # includes non-minimal encodings of small values
+        data = bytes([code]) + struct.pack(fmt, v)
+        assert same(C.msgpack_unpack(data), decode(data))
+        assert C.msgpack_unpack(data) == v
+
+
+@pytest.mark.parametrize("x", [1.5, 1.1, -0.0, 3.4e38, 1e-45, math.inf, -math.inf, math.nan])
+def test_float32_decodes_like_msgspec(x):
+    data = b"\xca" + struct.pack(">f", x)
+    assert same(C.msgpack_unpack(data), decode(data))
+    assert same(C.msgpack_unpack(data), struct.unpack(">f", struct.pack(">f", x))[0])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xdb\x00\x00\x00\x02hi",  # str32 for a short string
+        b"\xd9\x00",
+        b"\xc6\x00\x00\x00\x01z",  # bin32
+        b"\xdd\x00\x00\x00\x01\x01",  # array32 of one
+        b"\xdf\x00\x00\x00\x01\xa1k\xc0",  # map32 of one
+        b"\xde\x00\x02\x01\x02\x01\x03",  # duplicate keys: the last wins
+        b"\x81\x91\x91\x01\x02",  # an array key decodes to a (nested) tuple
+        b"\x81\xc4\x01x\x01",  # a bin key decodes to bytes
+        b"\xa3\xe2\x82\xac",
+    ],
+)
+def test_hand_built_input_decodes_like_msgspec(data):
+    assert same(C.msgpack_unpack(data), decode(data))
+
+
+def test_unpack_takes_any_contiguous_buffer():
+    data = encode({"a": [1, 2]})
+    assert C.msgpack_unpack(bytearray(data)) == C.msgpack_unpack(memoryview(data)) == {"a": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    "value", [{"k": [1, 2**40, "text", b"bin"]}, "é" * 40, [1.5, None, True], b"x" * 300, -(2**63), {"a": {}}]
+)
+def test_every_truncation_is_a_value_error_naming_the_offset(value):
+    data = encode(value)
+    for cut in range(len(data)):
+        with pytest.raises(ValueError, match=r"truncated input at offset \d+"):
+            C.msgpack_unpack(data[:cut])
+        with pytest.raises(msgspec.DecodeError):
+            decode(data[:cut])
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"\xc1", "reserved byte 0xc1 at offset 0"),
+        (b"\x92\x01\xc1", "reserved byte 0xc1 at offset 2"),
+        (b"\x01\x02", "trailing bytes at offset 1"),
+        (b"\x91\x01\x90", "trailing bytes at offset 2"),
+        (b"\xdd\xff\xff\xff\xff" + b"\x00" * 5, "truncated input at offset 0"),  # 2**32 items in 10 bytes
+        (b"\xdf\xff\xff\xff\xff" + b"\x00" * 5, "truncated input at offset 0"),
+        (b"\x91\xdb\xff\xff\xff\xff\x00", "truncated input at offset 1"),
+        (b"\xc6\xff\xff\xff\xff\x00", "truncated input at offset 0"),
+        (b"\x82\x01\x02\x03", "truncated input at offset 0"),  # 2 entries need 4 bytes
+        (b"\x81\x80\x01", "unhashable map key at offset 1"),
+        (b"\x81\x91\x80\x01", "unhashable map key at offset 1"),
+        (b"", "truncated input at offset 0"),
+    ],
+)
+def test_malformed_input_is_a_value_error(data, message):
+    with pytest.raises(ValueError, match=message):
+        C.msgpack_unpack(data)
+    with pytest.raises(msgspec.DecodeError):
+        decode(data)
+
+
+def test_invalid_utf8_raises_like_msgspec():
+    for data in (b"\xa2\xff\xfe", b"\xa3\xed\xa0\x80"):  # a bad start byte; an encoded surrogate
+        with pytest.raises(UnicodeDecodeError):
+            C.msgpack_unpack(data)
+        with pytest.raises(UnicodeDecodeError):
+            decode(data)
+
+
+EXTS = [
+    b"\xd4\x01\x00", b"\xd5\x01" + b"\x00" * 2, b"\xd6\x01" + b"\x00" * 4, b"\xd7\x01" + b"\x00" * 8,
+    b"\xd8\x01" + b"\x00" * 16, b"\xc7\x01\x05\x00", b"\xc8\x00\x01\x05\x00", b"\xc9\x00\x00\x00\x01\x05\x00",
+    encode(msgspec.msgpack.Ext(3, b"abc")),
+    encode(datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)),  # timestamp ext -1
+    encode(datetime.datetime(2500, 5, 1, 0, 0, 0, 7, tzinfo=datetime.timezone.utc)),
+]
+
+
+@pytest.mark.parametrize("ext", EXTS)
+def test_ext_is_unsupported(ext):
+    decode(ext)  # msgspec accepts it, so the caller can fall back
+    with pytest.raises(ValueError, match="unsupported msgpack ext type at offset 0"):
+        C.msgpack_unpack(ext)
+    with pytest.raises(ValueError, match="unsupported msgpack ext type at offset 5"):
+        C.msgpack_unpack(b"\x81\xa1k\x92\x01" + ext)
+
+
+def nested_lists(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_depth_limit():
+    check_against_msgspec(nested_lists(256))
+    with pytest.raises(TypeError, match="unsupported type list .nested deeper than 256"):
+        C.msgpack_pack(nested_lists(300))
+    deep = b"\x91" * 299 + b"\x90"
+    assert same(decode(deep), nested_lists(300))
+    with pytest.raises(ValueError, match="unsupported msgpack nesting deeper than 256 containers at offset 256"):
+        C.msgpack_unpack(deep)
+
+
+class Color(enum.IntEnum):
+    RED = 1
+
+
+class Name(str):
+    pass
+
+
+class Table(dict):
+    pass
+
+
+class Point(msgspec.Struct):
+    x: int
+
+
+def self_containing() -> list:
+    value: list = []
+    value.append(value)
+    return value
+
+
+@pytest.mark.parametrize(
+    ("value", "name"),
+    [
+        ({1, 2}, "set"),
+        (frozenset(), "frozenset"),
+        (datetime.datetime(2024, 1, 1), "datetime.datetime"),
+        (Color.RED, "Color"),
+        (Name("x"), "Name"),
+        (Table(), "Table"),
+        (Point(1), "Point"),
+        (memoryview(b"x"), "memoryview"),
+        (2**64, r"int \(outside the int64/uint64 range\)"),
+        (-(2**63) - 1, r"int \(outside the int64/uint64 range\)"),
+        ({"k": [1, {2}]}, "set"),
+        ({frozenset(): 1}, "frozenset"),
+        (self_containing(), r"list \(nested deeper than 256"),
+    ],
+)
+def test_unsupported_pack_types_raise_type_error(value, name):
+    with pytest.raises(TypeError, match=f"unsupported type {name}"):
+        C.msgpack_pack(value)
+
+
+def test_lone_surrogate_raises_like_msgspec():
+    for pack in (C.msgpack_pack, encode):
+        with pytest.raises(UnicodeEncodeError):
+            pack(["ok", "\ud800"])
