@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <new>
+#include <stdexcept>
 #include <string_view>
 
 #include "pymsgpack.h"
@@ -33,12 +34,48 @@ struct Report {
   ~Report() { Py_XDECREF(message); }
 };
 
+// A msgpack str straight from UTF-8 bytes (status and type names), with no Python object in between.
 void pack_str(std::string_view s, std::string* out) {
-  PyObject* obj = PyUnicode_FromStringAndSize(s.data(), Py_ssize_t(s.size()));
-  if (obj == nullptr) throw std::bad_alloc();
-  const mp::Status st = mp::pack(obj, out);
-  Py_DECREF(obj);
-  if (st != mp::Status::kOk) throw std::bad_alloc();
+  const size_t n = s.size();
+  if (n < 32) {
+    out->push_back(char(0xa0 | n));
+  } else if (n < 256) {
+    out->push_back(char(0xd9));
+    out->push_back(char(n));
+  } else {
+    const uint32_t len = uint32_t(std::min<size_t>(n, UINT32_MAX));
+    const char be[5] = {char(0xdb), char(len >> 24), char(len >> 16), char(len >> 8), char(len)};
+    out->append(be, 5);
+  }
+  out->append(s.data(), n);
+}
+
+// The (source, entry) strings of a JobSpec as views into its bytes: a fixarray of two msgpack strs, which is
+// how the host's msgspec encodes it. False for anything else.
+bool spec_parts(const std::string& spec, std::string_view* source, std::string_view* entry) {
+  const auto* p = reinterpret_cast<const uint8_t*>(spec.data());
+  const uint8_t* end = p + spec.size();
+  auto str = [&p, end](std::string_view* out) {
+    if (p >= end) return false;
+    const uint8_t b = *p++;
+    size_t n = 0, width = 0;
+    if ((b & 0xe0) == 0xa0) n = b & 0x1f;
+    else if (b == 0xd9) width = 1;
+    else if (b == 0xda) width = 2;
+    else if (b == 0xdb) width = 4;
+    else return false;
+    if (size_t(end - p) < width) return false;
+    for (size_t i = 0; i < width; ++i) n = (n << 8) | *p++;
+    if (size_t(end - p) < n) return false;
+    *out = std::string_view(reinterpret_cast<const char*>(p), n);
+    p += n;
+    return true;
+  };
+  return p < end && *p++ == 0x92 && str(source) && str(entry) && p == end;
+}
+
+PyObject* unicode(std::string_view s) {
+  return PyUnicode_DecodeUTF8(s.data(), Py_ssize_t(s.size()), nullptr);
 }
 
 // Encodes r natively; false if a field is outside the native subset (the caller falls back to child.py).
@@ -153,35 +190,21 @@ PyObject* compile_source(PyObject* source) {
   return PyObject_CallFunction(compile, "Oss", source, "<checker>", "exec");
 }
 
-// (source, entry) from a JobSpec; new references in *source/*entry, or false with an error set.
-bool decode_spec(const std::string& spec, PyObject** source, PyObject** entry) {
-  PyObject* obj = nullptr;
-  if (mp::unpack(spec.data(), spec.size(), &obj) != mp::Status::kOk) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "malformed job spec");
-    return false;
-  }
-  const bool ok = PyList_Check(obj) && PyList_GET_SIZE(obj) == 2 && PyUnicode_Check(PyList_GET_ITEM(obj, 0)) &&
-                  PyUnicode_Check(PyList_GET_ITEM(obj, 1));
-  if (ok) {
-    *source = Py_NewRef(PyList_GET_ITEM(obj, 0));
-    *entry = Py_NewRef(PyList_GET_ITEM(obj, 1));
-  } else {
-    PyErr_SetString(PyExc_ValueError, "malformed job spec");
-  }
-  Py_DECREF(obj);
-  return ok;
-}
-
-void flush_streams() {
-  for (const char* name : {"stdout", "stderr"}) {
-    PyObject* stream = PySys_GetObject(name);  // borrowed; the checker may have replaced or closed it
-    if (stream != nullptr && stream != Py_None) Py_XDECREF(quiet(PyObject_CallMethod(stream, "flush", nullptr)));
+// The zygote runs with -u, so its own stdout/stderr are write-through and unbuffered: only streams the checker
+// put in their place can hold data (flushing the originals anyway costs a trivial check ~10% in page faults).
+void flush_streams(PyObject* const originals[2]) {
+  const char* names[2] = {"stdout", "stderr"};
+  for (int i = 0; i < 2; ++i) {
+    PyObject* stream = PySys_GetObject(names[i]);  // borrowed; the checker may have replaced or closed it
+    if (stream != nullptr && stream != Py_None && stream != originals[i]) {
+      Py_XDECREF(quiet(PyObject_CallMethod(stream, "flush", nullptr)));
+    }
     PyErr_Clear();
   }
 }
 
-[[noreturn]] void deliver(const std::string& data) {
-  flush_streams();
+[[noreturn]] void deliver(const std::string& data, PyObject* const streams[2]) {
+  flush_streams(streams);
   const char* p = data.data();
   size_t n = data.size();
   while (n > 0) {
@@ -191,12 +214,27 @@ void flush_streams() {
     p += w;
     n -= size_t(w);
   }
+  close(kResultFd);  // tells the server the report is complete before the (slow) address-space teardown
   _exit(0);
 }
 
 }  // namespace
 
+CheckerCaches::CheckerCaches(size_t payload_slots, size_t code_slots, size_t code_max_spec)
+    : payload_slots_(payload_slots), code_slots_(code_slots), code_max_spec_(code_max_spec) {
+  streams_[0] = Py_XNewRef(PySys_GetObject("stdout"));
+  streams_[1] = Py_XNewRef(PySys_GetObject("stderr"));
+  builtins_ = PyImport_ImportModule("builtins");
+  const char* names[3] = {"__name__", "__builtins__", "__checker__"};
+  for (int i = 0; i < 3; ++i) names_[i] = PyUnicode_InternFromString(names[i]);
+  if (builtins_ == nullptr || !names_[0] || !names_[1] || !names_[2]) throw std::runtime_error("checker runtime: no builtins");
+}
+
 CheckerCaches::~CheckerCaches() {
+  Py_XDECREF(streams_[0]);
+  Py_XDECREF(streams_[1]);
+  Py_XDECREF(builtins_);
+  for (PyObject* name : names_) Py_XDECREF(name);
   for (auto& kv : payloads_) Py_XDECREF(kv.second.decoded);
   for (auto& kv : codes_) Py_XDECREF(kv.second);
 }
@@ -225,10 +263,13 @@ void CheckerCaches::admit(const std::string& key, const char* data, size_t size)
 
 void CheckerCaches::learn(const std::string& spec) {
   if (spec.size() > code_max_spec_ || codes_.count(spec) != 0) return;
-  PyObject *source = nullptr, *entry = nullptr, *code = nullptr;
-  if (decode_spec(spec, &source, &entry)) code = compile_source(source);
-  Py_XDECREF(source);
-  Py_XDECREF(entry);
+  std::string_view source_text, entry_text;
+  PyObject* code = nullptr;
+  if (spec_parts(spec, &source_text, &entry_text)) {
+    PyObject* source = unicode(source_text);
+    code = source != nullptr ? compile_source(source) : nullptr;
+    Py_XDECREF(source);
+  }
   if (code == nullptr) {
     PyErr_Clear();  // the child reports a SyntaxError itself
     code = Py_NewRef(Py_None);
@@ -248,10 +289,12 @@ void CheckerCaches::run_child(const std::string& spec, const std::string* key, c
   std::string out;
   try {
     Report r;
-    PyObject *source = nullptr, *entry = nullptr, *arg = nullptr, *code = nullptr, *ns = nullptr,
-             *result = nullptr;
+    PyObject *entry = nullptr, *arg = nullptr, *code = nullptr, *ns = nullptr, *result = nullptr;
     bool ran = false;
-    if (decode_spec(spec, &source, &entry)) {
+    std::string_view source_text, entry_text;
+    if (!spec_parts(spec, &source_text, &entry_text)) {
+      PyErr_SetString(PyExc_ValueError, "malformed job spec");
+    } else if ((entry = unicode(entry_text)) != nullptr) {
       if (key != nullptr) {
         auto it = payloads_.find(*key);
         arg = it == payloads_.end() ? (PyErr_SetString(PyExc_KeyError, "payload not cached"), nullptr)
@@ -261,32 +304,29 @@ void CheckerCaches::run_child(const std::string& spec, const std::string* key, c
         arg = decode_payload(payload);
       }
       auto learned = codes_.find(spec);
-      if (arg != nullptr) {
-        code = learned != codes_.end() && learned->second != Py_None ? Py_NewRef(learned->second)
-                                                                      : compile_source(source);
+      if (arg != nullptr && learned != codes_.end() && learned->second != Py_None) {
+        code = Py_NewRef(learned->second);
+      } else if (arg != nullptr) {
+        PyObject* source = unicode(source_text);
+        code = source != nullptr ? compile_source(source) : nullptr;
+        Py_XDECREF(source);
       }
       ns = code != nullptr ? PyDict_New() : nullptr;
-      PyObject* builtins = ns != nullptr ? PyImport_ImportModule("builtins") : nullptr;
-      if (builtins != nullptr) {
-        PyObject* name = PyUnicode_FromString("__checker__");
-        const bool filled = name != nullptr && PyDict_SetItemString(ns, "__name__", name) == 0 &&
-                            PyDict_SetItemString(ns, "__builtins__", builtins) == 0;
-        Py_XDECREF(name);
-        Py_DECREF(builtins);
-        PyObject* done = filled ? PyEval_EvalCode(code, ns, ns) : nullptr;
-        if (done != nullptr) {
-          Py_DECREF(done);
-          PyObject* fn = PyDict_GetItemWithError(ns, entry);  // borrowed
-          if (fn != nullptr && PyCallable_Check(fn)) {
-            Py_INCREF(fn);
-            result = PyObject_CallOneArg(fn, arg);
-            Py_DECREF(fn);
-            ran = result != nullptr;
-          } else if (!PyErr_Occurred()) {
-            r.status = "error";
-            r.error_type = "NameError";
-            r.message = PyUnicode_FromFormat("checker source defines no callable %R", entry);
-          }
+      const bool filled = ns != nullptr && PyDict_SetItem(ns, names_[0], names_[2]) == 0 &&
+                          PyDict_SetItem(ns, names_[1], builtins_) == 0;
+      PyObject* done = filled ? PyEval_EvalCode(code, ns, ns) : nullptr;
+      if (done != nullptr) {
+        Py_DECREF(done);
+        PyObject* fn = PyDict_GetItemWithError(ns, entry);  // borrowed
+        if (fn != nullptr && PyCallable_Check(fn)) {
+          Py_INCREF(fn);
+          result = PyObject_CallOneArg(fn, arg);
+          Py_DECREF(fn);
+          ran = result != nullptr;
+        } else if (!PyErr_Occurred()) {
+          r.status = "error";
+          r.error_type = "NameError";
+          r.message = PyUnicode_FromFormat("checker source defines no callable %R", entry);
         }
       }
     }
@@ -309,13 +349,12 @@ void CheckerCaches::run_child(const std::string& spec, const std::string* key, c
     Py_XDECREF(ns);
     Py_XDECREF(code);
     Py_XDECREF(arg);
-    Py_XDECREF(source);
     Py_XDECREF(entry);
   } catch (const std::bad_alloc&) {
     PyErr_Clear();
     out = memory_report();
   }
-  deliver(out);
+  deliver(out, streams_);
 }
 
 }  // namespace eigenfast::sandbox

@@ -16,8 +16,8 @@ namespace eigenfast::sandbox {
 
 class CheckerCaches {
  public:
-  CheckerCaches(size_t payload_slots, size_t code_slots, size_t code_max_spec)
-      : payload_slots_(payload_slots), code_slots_(code_slots), code_max_spec_(code_max_spec) {}
+  // Call with the zygote's own sys.stdout/sys.stderr in place (the ones children need not flush).
+  CheckerCaches(size_t payload_slots, size_t code_slots, size_t code_max_spec);
   CheckerCaches(const CheckerCaches&) = delete;
   CheckerCaches& operator=(const CheckerCaches&) = delete;
   ~CheckerCaches();
@@ -41,6 +41,9 @@ class CheckerCaches {
   };
 
   size_t payload_slots_, code_slots_, code_max_spec_;
+  PyObject* streams_[2];  // owned: the zygote's unbuffered sys.stdout and sys.stderr
+  PyObject* builtins_;    // owned: the builtins module every checker namespace gets
+  PyObject* names_[3];    // owned, interned: "__name__", "__builtins__", "__checker__"
   std::unordered_map<std::string, Payload> payloads_;
   std::deque<std::string> payload_order_;
   std::unordered_map<std::string, PyObject*> codes_;  // owned; Py_None marks a spec that does not compile

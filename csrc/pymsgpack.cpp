@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <memory>
+#include <new>
 
 namespace eigenfast::pymsgpack {
 namespace {
@@ -17,6 +19,13 @@ class Decoder {
  public:
   Decoder(const char* data, size_t size)
       : start_(reinterpret_cast<const uint8_t*>(data)), p_(start_), end_(start_ + size) {}
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+  ~Decoder() {
+    if (keys_) {
+      for (size_t i = 0; i < kKeySlots; ++i) Py_XDECREF(keys_[i].obj);
+    }
+  }
 
   Status document(PyObject** out) {
     *out = nullptr;
@@ -70,7 +79,7 @@ class Decoder {
     if (b >= 0xe0) return made(PyLong_FromLong(int8_t(b)), out);
     if (b <= 0x8f) return map(b & 0x0f, at, out, depth);
     if (b <= 0x9f) return array(b & 0x0f, at, out, depth, key);
-    if (b <= 0xbf) return str(b & 0x1f, at, out);
+    if (b <= 0xbf) return key ? key_str(b & 0x1f, at, out) : str(b & 0x1f, at, out);
     // Header bytes 0xc0..0xdf: the payload width in bytes, for the formats that carry a number or a length.
     static constexpr int kWidth[32] = {0, 0, 0, 0, 1, 2, 4, 0, 0, 0, 4, 8, 1, 2, 4, 8,
                                        1, 2, 4, 8, 0, 0, 0, 0, 0, 1, 2, 4, 2, 4, 2, 4};
@@ -100,7 +109,7 @@ class Decoder {
       case 0xd1: return made(PyLong_FromLong(int16_t(be(2))), out);
       case 0xd2: return made(PyLong_FromLong(int32_t(be(4))), out);
       case 0xd3: return made(PyLong_FromLongLong(int64_t(be(8))), out);
-      case 0xd9: case 0xda: case 0xdb: return str(be(width), at, out);
+      case 0xd9: case 0xda: case 0xdb: return key ? key_str(be(width), at, out) : str(be(width), at, out);
       case 0xdc: case 0xdd: return array(be(width), at, out, depth, key);
       case 0xde: case 0xdf: return map(be(width), at, out, depth);
       default: return unsupported(at, false);  // ext 0xc7..0xc9 and fixext 0xd4..0xd8, timestamps included
@@ -112,6 +121,31 @@ class Decoder {
     const char* s = reinterpret_cast<const char*>(p_);
     p_ += n;
     return made(PyUnicode_DecodeUTF8(s, Py_ssize_t(n), nullptr), out);
+  }
+
+  // Map keys repeat (every record of a DB has the same field names): short ones share one str object, as
+  // msgspec's key cache does, which roughly halves a decoded DB and the pages a forked child maps.
+  Status key_str(uint64_t n, size_t at, PyObject** out) {
+    if (n > kMaxCachedKey || n > left() || size_t(end_ - start_) < kMinCachedInput) return str(n, at, out);
+    if (!keys_) keys_.reset(new (std::nothrow) KeySlot[kKeySlots]);
+    if (!keys_) return str(n, at, out);
+    uint32_t h = 2166136261u;  // FNV-1a
+    for (uint64_t i = 0; i < n; ++i) h = (h ^ p_[i]) * 16777619u;
+    KeySlot& slot = keys_[h % kKeySlots];
+    if (slot.obj != nullptr && slot.size == n && std::memcmp(slot.bytes, p_, n) == 0) {
+      p_ += n;
+      Py_INCREF(slot.obj);
+      *out = slot.obj;
+      return Status::kOk;
+    }
+    const uint8_t* bytes = p_;
+    const Status st = str(n, at, out);
+    if (st == Status::kOk) {
+      Py_XDECREF(slot.obj);
+      Py_INCREF(*out);
+      slot = {*out, bytes, size_t(n)};
+    }
+    return st;
   }
 
   Status bin(uint64_t n, size_t at, PyObject** out) {
@@ -173,9 +207,19 @@ class Decoder {
     return Status::kOk;
   }
 
+  static constexpr uint64_t kMaxCachedKey = 32;
+  static constexpr size_t kMinCachedInput = 4096;  // small inputs (a child's spec and payload) skip the cache
+  static constexpr size_t kKeySlots = 512;
+  struct KeySlot {
+    PyObject* obj = nullptr;  // owned
+    const uint8_t* bytes = nullptr;  // the key's first occurrence in the input
+    size_t size = 0;
+  };
+
   const uint8_t* start_;
   const uint8_t* p_;
   const uint8_t* end_;
+  std::unique_ptr<KeySlot[]> keys_;
   size_t unsupported_at_ = 0;
   bool too_deep_ = false;
 };

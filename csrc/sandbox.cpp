@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,53 +49,55 @@ int64_t now_us() {
 }
 
 template <typename T>
-void put(std::string& s, T v) {
-  s.append(reinterpret_cast<const char*>(&v), sizeof(T));  // x86-64 and aarch64 are little-endian
-}
-
-template <typename T>
 T get(const char* p) {
   T v;
   std::memcpy(&v, p, sizeof(T));
   return v;
 }
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
+// One result frame, written without building it in memory: the zygote's heap is shared copy-on-write with
+// its running children, so every allocation here would copy pages.
+bool send_result(int out_fd, uint64_t id, int32_t status, uint8_t flags, uint64_t wall_us, uint64_t cpu_us,
+                 uint64_t maxrss_kb, const std::string& result, const std::string& out, const std::string& err) {
+  char head[53];
+  char* h = head;
+  auto put = [&h](auto v) {
+    std::memcpy(h, &v, sizeof(v));  // x86-64 and aarch64 are little-endian
+    h += sizeof(v);
+  };
+  put(uint32_t(49 + result.size() + out.size() + err.size()));
+  put(id);
+  put(status);
+  put(flags);
+  put(wall_us);
+  put(cpu_us);
+  put(maxrss_kb);
+  put(uint32_t(result.size()));
+  put(uint32_t(out.size()));
+  put(uint32_t(err.size()));
+  iovec iov[4] = {{head, sizeof(head)},
+                  {const_cast<char*>(result.data()), result.size()},
+                  {const_cast<char*>(out.data()), out.size()},
+                  {const_cast<char*>(err.data()), err.size()}};
+  int first = 0;
+  while (first < 4) {
+    ssize_t w = writev(out_fd, iov + first, 4 - first);
     if (w < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN) {
-        pollfd pfd{fd, POLLOUT, 0};
+        pollfd pfd{out_fd, POLLOUT, 0};
         poll(&pfd, 1, -1);
         continue;
       }
       return false;
     }
-    p += w;
-    n -= size_t(w);
+    for (; first < 4 && size_t(w) >= iov[first].iov_len; ++first) w -= ssize_t(iov[first].iov_len);
+    if (first < 4) {
+      iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + w;
+      iov[first].iov_len -= size_t(w);
+    }
   }
   return true;
-}
-
-bool send_result(int out_fd, uint64_t id, int32_t status, uint8_t flags, uint64_t wall_us, uint64_t cpu_us,
-                 uint64_t maxrss_kb, const std::string& result, const std::string& out, const std::string& err) {
-  std::string f;
-  f.reserve(53 + result.size() + out.size() + err.size());
-  put<uint32_t>(f, uint32_t(49 + result.size() + out.size() + err.size()));
-  put<uint64_t>(f, id);
-  put<int32_t>(f, status);
-  put<uint8_t>(f, flags);
-  put<uint64_t>(f, wall_us);
-  put<uint64_t>(f, cpu_us);
-  put<uint64_t>(f, maxrss_kb);
-  put<uint32_t>(f, uint32_t(result.size()));
-  put<uint32_t>(f, uint32_t(out.size()));
-  put<uint32_t>(f, uint32_t(err.size()));
-  f += result;
-  f += out;
-  f += err;
-  return write_all(out_fd, f.data(), f.size());
 }
 
 int install_filter(const std::string& program, const std::vector<int>& slots) {
@@ -197,6 +200,7 @@ struct Job {
   int64_t deadline_us = 0;
   uint8_t flags = 0;
   bool exit_seen = false;
+  bool delivered = false;  // its result pipe reached EOF: only the kernel's teardown of the child is left
 };
 
 // Reads what is available; false at EOF. The result keeps at most cap+1 bytes, outputs keep a tail of cap.
@@ -296,6 +300,7 @@ class Server {
         if (!drain(j->fds[s], j->bufs[s], cap, s > 0)) {
           close(j->fds[s]);
           j->fds[s] = -1;
+          if (s == 0) j->delivered = true;
         } else if (s == 0 && j->bufs[0].size() > cfg_.max_output && !(j->flags & kOverflow)) {
           j->flags |= kOverflow;
           kill_job(*j);
@@ -344,26 +349,30 @@ class Server {
   }
 
   // Starts queued jobs while fewer than `workers` children run, so the next child starts the moment one
-  // ends, without a round trip to the host. True in the child.
+  // ends, without a round trip to the host. A child that has delivered its report (closed its result pipe)
+  // no longer counts: its exit, the kernel tearing down its address space, takes as long as a trivial check
+  // and would leave a core idle. At most `workers` such children are alive on top. True in the child.
   bool spawn_pending(ChildJob* out) {
-    while (!pending_.empty() && jobs_.size() < size_t(std::max(1, cfg_.workers))) {
+    const size_t workers = size_t(std::max(1, cfg_.workers));
+    for (;;) {
+      const size_t running = size_t(std::count_if(jobs_.begin(), jobs_.end(), [](const auto& j) { return !j->delivered; }));
+      if (pending_.empty() || running >= workers || jobs_.size() >= 2 * workers) return false;
       const std::string frame = std::move(pending_.front());
       pending_.pop_front();
       if (spawn(frame.data(), frame.size(), out)) return true;
     }
-    return false;
   }
 
   bool spawn(const char* frame, size_t size, ChildJob* out) {
     if (size < kJobHeader) return false;
     const uint64_t id = get<uint64_t>(frame + 4);
     const uint8_t mode = get<uint8_t>(frame + 12);
-    const std::string key(frame + 13, 32);
+    const char* key = frame + 13;  // 32 bytes
     const uint32_t spec_len = std::min<uint32_t>(get<uint32_t>(frame + 45), uint32_t(size - kJobHeader));
     const char* spec = frame + kJobHeader;
     const char* payload = spec + spec_len;
     const size_t payload_len = size - kJobHeader - spec_len;
-    if (mode == kAdmit) admit_(key, payload, payload_len);
+    if (mode == kAdmit) admit_(std::string(key, 32), payload, payload_len);
     int pipes[3][2];
     for (auto& p : pipes) {
       if (pipe2(p, O_CLOEXEC) != 0) {
@@ -385,7 +394,7 @@ class Server {
         out->key.clear();
         out->payload.assign(payload, payload_len);
       } else {
-        out->key = key;
+        out->key.assign(key, 32);
       }
       return true;
     }

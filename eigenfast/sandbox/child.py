@@ -72,7 +72,7 @@ class CodeCache(dict):
 
 def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache: dict, codes: dict,
         max_output: int) -> None:
-    write, exit_, flush_targets, view_of = os.write, os._exit, (sys.stdout, sys.stderr), memoryview
+    write, close, exit_, flush_targets, view_of = os.write, os.close, os._exit, (sys.stdout, sys.stderr), memoryview
     data = report(spec_bytes, key, payload_bytes, cache, codes, max_output)
     for stream in flush_targets:
         try:
@@ -83,6 +83,7 @@ def run(spec_bytes: bytes, key: bytes | None, payload_bytes: bytes | None, cache
         view = view_of(data)
         while view:
             view = view[write(RESULT_FD, view):]
+        close(RESULT_FD)  # the report is complete: the server may start the next child during our teardown
     except BaseException:
         exit_(3)
     exit_(0)

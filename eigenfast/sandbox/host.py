@@ -55,7 +55,7 @@ class _Zygote:
 
     def __init__(self, cfg: dict) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-B", "-X", "utf8", "-c", _BOOT, json.dumps(cfg)],
+            [sys.executable, "-I", "-S", "-B", "-u", "-X", "utf8", "-c", _BOOT, json.dumps(cfg)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_ZYGOTE_ENV, cwd=cfg["workdir"], close_fds=True,
             start_new_session=True,  # terminal Ctrl-C must not trip the zygote's (inherited) SIGINT flag
         )

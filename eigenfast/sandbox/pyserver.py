@@ -67,7 +67,7 @@ def probe(program: bytes, slots: list[int]) -> str | None:
 
 
 class _Job:
-    __slots__ = ("id", "pid", "pidfd", "fds", "bufs", "start", "deadline", "flags", "spec")
+    __slots__ = ("id", "pid", "pidfd", "fds", "bufs", "start", "deadline", "flags", "spec", "delivered")
 
     def __init__(self, job_id: int, pid: int, pidfd: int, fds: list[int], wall_s: float, spec: bytes) -> None:
         self.id, self.pid, self.pidfd, self.fds, self.spec = job_id, pid, pidfd, fds, spec
@@ -75,6 +75,7 @@ class _Job:
         self.start = time.monotonic()
         self.deadline = self.start + wall_s
         self.flags = 0
+        self.delivered = False  # its result pipe reached EOF
 
 
 def _isolate(cfg: dict, ends: list[int], devnull: int, vm_bytes: int, program: bytes, slots: list[int],
@@ -204,6 +205,7 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
                     del owner[fd]
                     job.fds[idx] = -1
                     os.close(fd)
+                    job.delivered |= idx == 0
                 elif idx == 0 and len(job.bufs[0]) > max_output and not job.flags & P.F_OUTPUT_OVERFLOW:
                     job.flags |= P.F_OUTPUT_OVERFLOW
                     os.killpg(job.pid, signal.SIGKILL)
@@ -214,7 +216,9 @@ def serve(ctrl_fd: int, out_fd: int, cfg: dict, program: bytes, slots: list[int]
             if now >= job.deadline and not job.flags & P.F_WALL_TIMEOUT:
                 job.flags |= P.F_WALL_TIMEOUT
                 os.killpg(job.pid, signal.SIGKILL)
-        while pending and len(jobs) < cfg["workers"]:
+        # as the C++ server: a child that delivered its report no longer counts against `workers`
+        while pending and sum(not j.delivered for j in jobs.values()) < cfg["workers"] \
+                and len(jobs) < 2 * cfg["workers"]:
             got = _spawn(pending.popleft(), cfg, program, slots, confined, zygote, zfds, admit, jobs, owner,
                          poller)
             if got is not None:

@@ -125,7 +125,11 @@ ATTACKS = [
     Attack("kill_everyone", "    os.kill(-1, signal.SIGKILL)", "violation"),
     Attack("pidfd_host", "    os.pidfd_open(p['host_pid'])", "violation"),
     # output channels
-    Attack("close_stdout", "    os.close(1)\n    print('gone')\n    return True", "ok", lambda r: r.value is True),
+    # stdout is unbuffered (the zygote runs with -u), so printing to a closed stdout fails at the print
+    Attack("close_stdout", "    os.close(1)\n    print('gone')\n    return True", "error",
+           lambda r: r.error_type == "OSError"),
+    Attack("close_stdout_after_print", "    print('kept')\n    os.close(1)\n    return True", "ok",
+           lambda r: r.value is True and r.stdout_tail == "kept\n"),
     Attack("flood_stdout_then_return", "    sys.stdout.write('y' * 20_000_000)\n    return True", "ok",
            lambda r: r.value is True and r.stdout_tail == 'y' * 4096),
     Attack("close_result_pipe", "    os.close(3)\n    return True", "bad_output"),

@@ -286,3 +286,15 @@ def test_lone_surrogate_raises_like_msgspec():
     for pack in (C.msgpack_pack, encode):
         with pytest.raises(UnicodeEncodeError):
             pack(["ok", "\ud800"])
+
+
+def test_repeated_map_keys_share_one_object_in_big_inputs():
+    """Like msgspec's key cache: a decoded DB holds each field name once, not once per record."""
+    records = [{"reservation_id": f"R{i}", "flight_number": "HAT001", "a" * 40: i} for i in range(500)]
+    data = msgspec.msgpack.encode(records)
+    got = C.msgpack_unpack(data)
+    assert got == msgspec.msgpack.decode(data)
+    first, last = (list(r) for r in (got[0], got[-1]))
+    assert first[0] is last[0] and first[1] is last[1]
+    assert first[2] == last[2] and first[2] is not last[2]  # keys over 32 bytes are not cached
+    assert got[0]["flight_number"] is not got[1]["flight_number"]  # values never are
