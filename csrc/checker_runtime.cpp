@@ -19,6 +19,7 @@ namespace mp = eigenfast::pymsgpack;
 
 constexpr Py_ssize_t kMaxMessage = 2000;  // as child.py: str(exc)[:2000]
 constexpr int kResultFd = 3;
+constexpr size_t kReportReserve = 16 * 1024;
 
 // A new reference, or null with the error cleared.
 PyObject* quiet(PyObject* obj) {
@@ -52,7 +53,7 @@ void pack_str(std::string_view s, std::string* out) {
 
 // The (source, entry) strings of a JobSpec as views into its bytes: a fixarray of two msgpack strs, which is
 // how the host's msgspec encodes it. False for anything else.
-bool spec_parts(const std::string& spec, std::string_view* source, std::string_view* entry) {
+bool spec_parts(std::string_view spec, std::string_view* source, std::string_view* entry) {
   const auto* p = reinterpret_cast<const uint8_t*>(spec.data());
   const uint8_t* end = p + spec.size();
   auto str = [&p, end](std::string_view* out) {
@@ -165,7 +166,7 @@ std::string encode_with_child_py(const Report& r, size_t max_output) {
 }
 
 // A new reference to the decoded payload, or null with a Python exception set.
-PyObject* decode_payload(const std::string& data) {
+PyObject* decode_payload(std::string_view data) {
   PyObject* out = nullptr;
   const mp::Status st = mp::unpack(data.data(), data.size(), &out);
   if (st == mp::Status::kOk) return out;
@@ -224,6 +225,7 @@ CheckerCaches::CheckerCaches(size_t payload_slots, size_t code_slots, size_t cod
     : payload_slots_(payload_slots), code_slots_(code_slots), code_max_spec_(code_max_spec) {
   streams_[0] = Py_XNewRef(PySys_GetObject("stdout"));
   streams_[1] = Py_XNewRef(PySys_GetObject("stderr"));
+  report_.reserve(kReportReserve);
   builtins_ = PyImport_ImportModule("builtins");
   const char* names[3] = {"__name__", "__builtins__", "__checker__"};
   for (int i = 0; i < 3; ++i) names_[i] = PyUnicode_InternFromString(names[i]);
@@ -284,9 +286,9 @@ void CheckerCaches::learn(const std::string& spec) {
   }
 }
 
-void CheckerCaches::run_child(const std::string& spec, const std::string* key, const std::string& payload,
-                              size_t max_output) const {
-  std::string out;
+void CheckerCaches::run_child(std::string_view spec, const char* key, std::string_view payload,
+                              size_t max_output) {
+  std::string& out = report_;  // capacity reserved in the zygote: no malloc bookkeeping in the child
   try {
     Report r;
     PyObject *entry = nullptr, *arg = nullptr, *code = nullptr, *ns = nullptr, *result = nullptr;
@@ -296,7 +298,7 @@ void CheckerCaches::run_child(const std::string& spec, const std::string* key, c
       PyErr_SetString(PyExc_ValueError, "malformed job spec");
     } else if ((entry = unicode(entry_text)) != nullptr) {
       if (key != nullptr) {
-        auto it = payloads_.find(*key);
+        auto it = payloads_.find(std::string_view(key, 32));
         arg = it == payloads_.end() ? (PyErr_SetString(PyExc_KeyError, "payload not cached"), nullptr)
               : it->second.decoded != nullptr ? Py_NewRef(it->second.decoded)
                                               : decode_payload(it->second.raw);

@@ -9,8 +9,10 @@
 
 #include <cstddef>
 #include <deque>
+#include <functional>
+#include <map>
 #include <string>
-#include <unordered_map>
+#include <string_view>
 
 namespace eigenfast::sandbox {
 
@@ -31,8 +33,9 @@ class CheckerCaches {
   void learn(const std::string& spec);
 
   // Never returns: runs the job's checker in this (isolated) child, writes its report to fd 3 and exits.
-  [[noreturn]] void run_child(const std::string& spec, const std::string* key, const std::string& payload,
-                              size_t max_output) const;
+  // key is the 32-byte cache key, or null for an inline payload.
+  [[noreturn]] void run_child(std::string_view spec, const char* key, std::string_view payload,
+                              size_t max_output);
 
  private:
   struct Payload {
@@ -44,9 +47,11 @@ class CheckerCaches {
   PyObject* streams_[2];  // owned: the zygote's unbuffered sys.stdout and sys.stderr
   PyObject* builtins_;    // owned: the builtins module every checker namespace gets
   PyObject* names_[3];    // owned, interned: "__name__", "__builtins__", "__checker__"
-  std::unordered_map<std::string, Payload> payloads_;
+  std::string report_;    // the child's report buffer
+  // Ordered maps with transparent comparison: a child looks them up with views, allocating nothing.
+  std::map<std::string, Payload, std::less<>> payloads_;
   std::deque<std::string> payload_order_;
-  std::unordered_map<std::string, PyObject*> codes_;  // owned; Py_None marks a spec that does not compile
+  std::map<std::string, PyObject*, std::less<>> codes_;  // owned; Py_None marks a spec that does not compile
   std::deque<std::string> code_order_;
 };
 

@@ -26,7 +26,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <memory>
 
 #include "checker_runtime.h"
@@ -242,9 +241,9 @@ class Server {
  public:
   Server(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
          const std::vector<int>& slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
-         bool confined)
+         const RunChildFn& run_child, bool confined)
       : ctrl_(ctrl_fd), out_(out_fd), cfg_(cfg), program_(program), slots_(slots), admit_(admit), learn_(learn),
-        hooks_(hooks), confined_(confined), zygote_(getpid()),
+        hooks_(hooks), run_child_(run_child), confined_(confined), zygote_(getpid()),
         devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)), statm_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
 
   ~Server() {
@@ -252,8 +251,8 @@ class Server {
     if (statm_ >= 0) close(statm_);
   }
 
-  bool run(ChildJob* job) {
-    if (devnull_ < 0 || statm_ < 0) return false;
+  void run() {
+    if (devnull_ < 0 || statm_ < 0) return;
     fcntl(ctrl_, F_SETFL, fcntl(ctrl_, F_GETFL) | O_NONBLOCK);
     bool ctrl_open = true;
     std::vector<pollfd> pfds;
@@ -271,12 +270,12 @@ class Server {
         for (int s = 0; s < 3; ++s) {
           if (j->fds[s] >= 0) {
             pfds.push_back({j->fds[s], POLLIN, 0});
-            owners.emplace_back(j.get(), s);
+            owners.emplace_back(j, s);
           }
         }
         if (j->pidfd >= 0) {
           pfds.push_back({j->pidfd, POLLIN, 0});
-          owners.emplace_back(j.get(), -1);
+          owners.emplace_back(j, -1);
         } else {
           wait_us = std::min<int64_t>(wait_us, 2000);  // no pidfd: poll for the exit
         }
@@ -284,7 +283,7 @@ class Server {
       }
       const int timeout_ms = int(std::max<int64_t>(0, wait_us) / 1000) + 1;
       const int n = poll(pfds.data(), pfds.size(), timeout_ms);
-      if (n < 0 && errno != EINTR) return false;
+      if (n < 0 && errno != EINTR) return;
       for (size_t i = 0; n > 0 && i < pfds.size(); ++i) {
         if (pfds[i].revents == 0) continue;
         auto [j, s] = owners[i];
@@ -308,11 +307,11 @@ class Server {
       }
       if (!ctrl_open && !killed_all_) {
         for (auto& j : jobs_) kill_job(*j);
-        pending_.clear();
+        head_ = inbuf_.size();  // drop queued frames
         killed_all_ = true;
       }
-      if (!reap()) return false;
-      if (spawn_pending(job)) return true;  // we are a child now
+      if (!reap()) return;
+      spawn_pending();
       const int64_t after = now_us();
       for (auto& j : jobs_) {
         if (after >= j->deadline_us && !(j->flags & kWallTimeout)) {
@@ -321,12 +320,19 @@ class Server {
         }
       }
     }
-    return false;
   }
 
  private:
-  // Reads the control pipe and queues every complete frame; EOF clears *open.
+  // Appends what the control pipe holds to inbuf_; EOF clears *open. Frames are used in place from head_ on:
+  // the zygote's heap is shared copy-on-write with its running children, so its loop allocates nothing.
   void read_control(bool* open) {
+    if (head_ == inbuf_.size()) {
+      inbuf_.clear();
+      head_ = 0;
+    } else if (head_ > inbuf_.size() / 2) {
+      inbuf_.erase(0, head_);
+      head_ = 0;
+    }
     char tmp[1 << 16];
     for (;;) {
       const ssize_t n = read(ctrl_, tmp, sizeof(tmp));
@@ -338,47 +344,46 @@ class Server {
       if (n < 0 && errno == EINTR) continue;
       break;
     }
-    size_t off = 0;
-    while (inbuf_.size() - off >= 4) {
-      const size_t size = size_t(get<uint32_t>(inbuf_.data() + off)) + 4;
-      if (inbuf_.size() - off < size) break;
-      pending_.emplace_back(inbuf_, off, size);
-      off += size;
-    }
-    inbuf_.erase(0, off);
+  }
+
+  // The size of the complete frame at head_, or 0.
+  size_t next_frame() const {
+    if (inbuf_.size() - head_ < 4) return 0;
+    const size_t size = size_t(get<uint32_t>(inbuf_.data() + head_)) + 4;
+    return inbuf_.size() - head_ >= size ? size : 0;
   }
 
   // Starts queued jobs while fewer than `workers` children run, so the next child starts the moment one
   // ends, without a round trip to the host. A child that has delivered its report (closed its result pipe)
   // no longer counts: its exit, the kernel tearing down its address space, takes as long as a trivial check
   // and would leave a core idle. At most `workers` such children are alive on top. True in the child.
-  bool spawn_pending(ChildJob* out) {
+  void spawn_pending() {
     const size_t workers = size_t(std::max(1, cfg_.workers));
-    for (;;) {
-      const size_t running = size_t(std::count_if(jobs_.begin(), jobs_.end(), [](const auto& j) { return !j->delivered; }));
-      if (pending_.empty() || running >= workers || jobs_.size() >= 2 * workers) return false;
-      const std::string frame = std::move(pending_.front());
-      pending_.pop_front();
-      if (spawn(frame.data(), frame.size(), out)) return true;
+    for (size_t size = next_frame(); size > 0; size = next_frame()) {
+      const size_t running =
+          size_t(std::count_if(jobs_.begin(), jobs_.end(), [](const Job* j) { return !j->delivered; }));
+      if (running >= workers || jobs_.size() >= 2 * workers) return;
+      const char* frame = inbuf_.data() + head_;
+      head_ += size;
+      spawn(frame, size);
     }
   }
 
-  bool spawn(const char* frame, size_t size, ChildJob* out) {
-    if (size < kJobHeader) return false;
+  void spawn(const char* frame, size_t size) {
+    if (size < kJobHeader) return;
     const uint64_t id = get<uint64_t>(frame + 4);
     const uint8_t mode = get<uint8_t>(frame + 12);
     const char* key = frame + 13;  // 32 bytes
     const uint32_t spec_len = std::min<uint32_t>(get<uint32_t>(frame + 45), uint32_t(size - kJobHeader));
-    const char* spec = frame + kJobHeader;
-    const char* payload = spec + spec_len;
-    const size_t payload_len = size - kJobHeader - spec_len;
-    if (mode == kAdmit) admit_(std::string(key, 32), payload, payload_len);
+    const std::string_view spec(frame + kJobHeader, spec_len);
+    const std::string_view payload(spec.data() + spec_len, size - kJobHeader - spec_len);
+    if (mode == kAdmit) admit_(std::string(key, 32), payload.data(), payload.size());
     int pipes[3][2];
     for (auto& p : pipes) {
       if (pipe2(p, O_CLOEXEC) != 0) {
         const std::string why = std::string("pipe: ") + strerror(errno);
         send_result(out_, id, 0, kSpawnFailed, 0, 0, 0, why, "", "");
-        return false;
+        return;
       }
     }
     const uint64_t base_as = address_space_bytes(statm_);
@@ -388,15 +393,8 @@ class Server {
       if (hooks_.after_child) hooks_.after_child();
       const int ends[3] = {pipes[1][1], pipes[2][1], pipes[0][1]};
       isolate_child(cfg_, ends, devnull_, base_as, program_, slots_, confined_, zygote_);
-      devnull_ = statm_ = -1;  // closed by isolate_child; those numbers may now name the child's own fds
-      out->spec.assign(spec, spec_len);
-      if (mode == kInline) {
-        out->key.clear();
-        out->payload.assign(payload, payload_len);
-      } else {
-        out->key.assign(key, 32);
-      }
-      return true;
+      run_child_(spec, mode == kInline ? nullptr : key, mode == kInline ? payload : std::string_view());
+      _exit(126);  // run_child never returns
     }
     if (hooks_.after_parent) hooks_.after_parent();
     for (auto& p : pipes) close(p[1]);
@@ -404,21 +402,38 @@ class Server {
       const std::string why = std::string("fork: ") + strerror(errno);
       for (auto& p : pipes) close(p[0]);
       send_result(out_, id, 0, kSpawnFailed, 0, 0, 0, why, "", "");
-      return false;
+      return;
     }
-    auto job = std::make_unique<Job>();
+    Job* job = acquire_job();
     job->id = id;
     job->pid = pid;
     job->pidfd = int(syscall(SYS_pidfd_open, pid, 0));
-    job->spec.assign(spec, spec_len);
+    job->spec.assign(spec.data(), spec.size());
     for (int s = 0; s < 3; ++s) {
       job->fds[s] = pipes[s][0];
       fcntl(job->fds[s], F_SETFL, O_NONBLOCK);
     }
     job->start_us = now_us();
     job->deadline_us = job->start_us + int64_t(cfg_.wall_time_s * 1e6);
-    jobs_.push_back(std::move(job));
-    return false;
+    jobs_.push_back(job);
+  }
+
+  // Jobs are recycled with their buffers' capacity, so steady state allocates nothing.
+  Job* acquire_job() {
+    if (spare_.empty()) {
+      pool_.push_back(std::make_unique<Job>());
+      return pool_.back().get();
+    }
+    Job* job = spare_.back();
+    spare_.pop_back();
+    return job;
+  }
+
+  void release_job(Job* job) {
+    for (auto& b : job->bufs) b.clear();
+    job->flags = 0;
+    job->exit_seen = job->delivered = false;
+    spare_.push_back(job);
   }
 
   // Collects exited children and reports them; false if the host is gone.
@@ -456,6 +471,7 @@ class Server {
                          !(j.flags & (kWallTimeout | kOverflow));
       if (sent && clean && learn_) learn_(j.spec);  // after the report: the host never waits on it
       jobs_.erase(jobs_.begin() + long(i));
+      release_job(&j);
       if (!sent) return false;
     }
     return true;
@@ -468,13 +484,16 @@ class Server {
   const AdmitFn& admit_;
   const LearnFn& learn_;
   const ForkHooks& hooks_;
+  const RunChildFn& run_child_;
   bool confined_;
   pid_t zygote_;
   int devnull_, statm_;
   bool killed_all_ = false;
   std::string inbuf_;
-  std::deque<std::string> pending_;
-  std::vector<std::unique_ptr<Job>> jobs_;
+  size_t head_ = 0;  // inbuf_[head_:] holds the frames not yet spawned
+  std::vector<Job*> jobs_;  // alive, in spawn order
+  std::vector<std::unique_ptr<Job>> pool_;
+  std::vector<Job*> spare_;
 };
 
 }  // namespace
@@ -527,16 +546,16 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 #endif
 }
 
-bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
+void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
            const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
-           ChildJob* job) {
+           const RunChildFn& run_child) {
   const std::string why = probe_seccomp(program, pid_slots);
   const bool confined = why.empty();
   const uint8_t flags = kHello | (confined ? kConfined : 0) | (cfg.landlock_fd >= 0 ? kLandlock : 0);
-  if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return false;
-  if (!confined && !cfg.allow_unconfined) return false;
-  Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, learn, hooks, confined);
-  return server.run(job);
+  if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return;
+  if (!confined && !cfg.allow_unconfined) return;
+  Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, learn, hooks, run_child, confined);
+  server.run();
 }
 
 }  // namespace eigenfast::sandbox
@@ -569,10 +588,12 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
     caches.admit(key, data, size);
   };
   sb::LearnFn learn_fn = [&caches](const std::string& spec) { caches.learn(spec); };
+  sb::RunChildFn run_fn = [&caches, &c](std::string_view spec, const char* key, std::string_view payload) {
+    caches.run_child(spec, key, payload, c.max_output);
+  };
   const sb::ForkHooks hooks{PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child};
-  sb::ChildJob job;
-  if (!sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, learn_fn, hooks, &job)) return py::none();
-  caches.run_child(job.spec, job.key.empty() ? nullptr : &job.key, job.payload, c.max_output);
+  sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, learn_fn, hooks, run_fn);
+  return py::none();
 }
 
 void bind_sandbox(py::module_& m) {

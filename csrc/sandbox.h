@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,19 +28,17 @@ struct ServerConfig {
   std::string workdir;
 };
 
-// What a freshly isolated child returns to Python: the spec, and either a cache key or the inline payload.
-struct ChildJob {
-  std::string spec;
-  std::string key;  // empty for inline payloads
-  std::string payload;
-};
-
 // Called in the zygote (before forking) when a frame admits a payload to the decoded-payload cache.
 using AdmitFn = std::function<void(const std::string& key, const char* data, size_t size)>;
 
 // Called in the zygote after a child exits cleanly (status 0, in time, output under the cap), with its job
 // spec: the child compiled that checker within its limits, so the zygote may cache the compiled code.
 using LearnFn = std::function<void(const std::string& spec)>;
+
+// Called in a child once it is fully isolated, with views into the job frame (the zygote's memory, inherited):
+// the spec, the 32-byte cache key (null for an inline payload) and the inline payload. It must not return
+// (it runs the checker and exits), so the child never unwinds, frees or copies the server's state.
+using RunChildFn = std::function<void(std::string_view spec, const char* key, std::string_view payload)>;
 
 // Interpreter hooks around fork() (PyOS_BeforeFork & co. from the binding); any may be null.
 struct ForkHooks {
@@ -55,10 +54,10 @@ std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& rea
 // Empty string if a forked child can install `program` (struct sock_filter array), else why not.
 std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots);
 
-// Runs the fork-server on ctrl_fd/out_fd. Returns false when the host closes ctrl_fd (all children reaped),
-// true inside a child once it is fully isolated, with `job` filled.
-bool serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
+// Runs the fork-server on ctrl_fd/out_fd until the host closes ctrl_fd (all children reaped) or is gone.
+// Children never return from it: each calls run_child.
+void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
            const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
-           ChildJob* job);
+           const RunChildFn& run_child);
 
 }  // namespace eigenfast::sandbox
