@@ -528,15 +528,19 @@ std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& rea
   return {fd, ""};
 }
 
-std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots) {
+std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots, const std::string* under) {
 #if !defined(__x86_64__)
   (void)program;
   (void)pid_slots;
+  (void)under;
   return "the seccomp policy is written for x86-64 only";
 #else
   const pid_t pid = fork();
   if (pid < 0) return std::string("fork: ") + strerror(errno);
-  if (pid == 0) _exit(std::min(install_filter(program, pid_slots), 250));
+  if (pid == 0) {
+    const int err = under != nullptr ? install_filter(*under, {}) : 0;
+    _exit(std::min(err != 0 ? err : install_filter(program, pid_slots), 250));
+  }
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
@@ -546,15 +550,22 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 #endif
 }
 
-void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
-           const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
-           const RunChildFn& run_child) {
-  const std::string why = probe_seccomp(program, pid_slots);
-  const bool confined = why.empty();
+void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& zygote_program,
+           const std::string& child_program, const std::vector<int>& pid_slots, const AdmitFn& admit,
+           const LearnFn& learn, const ForkHooks& hooks, const RunChildFn& run_child) {
+  std::string why = probe_seccomp(child_program, pid_slots, &zygote_program);
+  bool confined = why.empty();
+  if (confined) {  // from here on the zygote itself runs under the policy, widened only by what it calls
+    const int err = install_filter(zygote_program, {});
+    if (err != 0) {
+      confined = false;
+      why = std::string("the kernel refused the zygote's seccomp filter: ") + strerror(err);
+    }
+  }
   const uint8_t flags = kHello | (confined ? kConfined : 0) | (cfg.landlock_fd >= 0 ? kLandlock : 0);
   if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return;
   if (!confined && !cfg.allow_unconfined) return;
-  Server server(ctrl_fd, out_fd, cfg, program, pid_slots, admit, learn, hooks, run_child, confined);
+  Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, hooks, run_child, confined);
   server.run();
 }
 
@@ -565,8 +576,8 @@ namespace {
 namespace py = pybind11;
 namespace sb = eigenfast::sandbox;
 
-py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::bytes& program,
-                    const std::vector<int>& slots) {
+py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::bytes& zygote_program,
+                    const py::bytes& child_program, const std::vector<int>& child_slots) {
   sb::ServerConfig c;
   c.cpu_time_s = cfg["cpu_time_s"].cast<double>();
   c.wall_time_s = cfg["wall_time_s"].cast<double>();
@@ -581,7 +592,7 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   c.allow_unconfined = cfg["allow_unconfined"].cast<bool>();
   c.workdir = cfg["workdir"].cast<std::string>();
   c.landlock_fd = cfg["landlock_fd"].cast<int>();
-  const std::string prog = program;
+  const std::string zygote_prog = zygote_program, child_prog = child_program;
   sb::CheckerCaches caches(cfg["payload_slots"].cast<size_t>(), cfg["code_slots"].cast<size_t>(),
                            cfg["code_max_spec"].cast<size_t>());
   sb::AdmitFn admit_fn = [&caches](const std::string& key, const char* data, size_t size) {
@@ -592,13 +603,13 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
     caches.run_child(spec, key, payload, c.max_output);
   };
   const sb::ForkHooks hooks{PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child};
-  sb::serve(ctrl_fd, out_fd, c, prog, slots, admit_fn, learn_fn, hooks, run_fn);
+  sb::serve(ctrl_fd, out_fd, c, zygote_prog, child_prog, child_slots, admit_fn, learn_fn, hooks, run_fn);
   return py::none();
 }
 
 void bind_sandbox(py::module_& m) {
-  m.def("sandbox_serve", &serve_py, py::arg("ctrl_fd"), py::arg("out_fd"), py::arg("cfg"), py::arg("program"),
-        py::arg("pid_slots"),
+  m.def("sandbox_serve", &serve_py, py::arg("ctrl_fd"), py::arg("out_fd"), py::arg("cfg"),
+        py::arg("zygote_program"), py::arg("child_program"), py::arg("child_slots"),
         "Run the checker fork-server; returns None when the host hangs up. Children run their checker in C++ "
         "(checker_runtime.h) and exit without returning.");
   eigenfast::pymsgpack::bind(m);
@@ -607,7 +618,7 @@ void bind_sandbox(py::module_& m) {
   m.def(
       "sandbox_probe",
       [](const py::bytes& program, const std::vector<int>& slots) {
-        return sb::probe_seccomp(std::string(program), slots);
+        return sb::probe_seccomp(std::string(program), slots, nullptr);
       },
       py::arg("program"), py::arg("pid_slots"), "Empty string if a forked child can install the filter.");
 }

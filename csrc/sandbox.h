@@ -51,13 +51,15 @@ struct ForkHooks {
 // kernel has no Landlock or refuses. Missing paths are skipped.
 std::pair<int, std::string> landlock_ruleset(const std::vector<std::string>& read_paths);
 
-// Empty string if a forked child can install `program` (struct sock_filter array), else why not.
-std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots);
+// Empty string if a forked child can install `program` (struct sock_filter array), on top of `under` when
+// given, else why not.
+std::string probe_seccomp(const std::string& program, const std::vector<int>& pid_slots, const std::string* under);
 
 // Runs the fork-server on ctrl_fd/out_fd until the host closes ctrl_fd (all children reaped) or is gone.
-// Children never return from it: each calls run_child.
-void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
-           const std::vector<int>& pid_slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
-           const RunChildFn& run_child);
+// The server confines itself with zygote_program and each child adds child_program (see policy.py: together
+// they are the checker policy). Children never return from it: each calls run_child.
+void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& zygote_program,
+           const std::string& child_program, const std::vector<int>& pid_slots, const AdmitFn& admit,
+           const LearnFn& learn, const ForkHooks& hooks, const RunChildFn& run_child);
 
 }  // namespace eigenfast::sandbox

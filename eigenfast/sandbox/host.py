@@ -143,9 +143,12 @@ class Sandbox:
         package_dir = str(Path(__file__).resolve().parents[1])
         native_file = _ext.native().__file__ if backend == "native" else ""
         program, pid_slots = policy.build()
+        child_program, child_slots = policy.build_child()
         self._cfg = {
             "native_file": native_file,
             "program": program.hex(), "pid_slots": pid_slots, "payload_slots": P.CACHE_SLOTS,
+            "zygote_program": policy.build_zygote().hex(), "child_program": child_program.hex(),
+            "child_slots": child_slots,
             "path": path,
             "backend": backend, "cpu_time_s": cpu_time_s, "wall_time_s": wall_time_s, "memory_mb": memory_mb,
             "max_output": max_output_kb * 1024, "tail_bytes": 4096, "nofile": 32, "workers": workers,

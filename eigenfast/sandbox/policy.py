@@ -89,6 +89,8 @@ NR = {
     "epoll_create1": 291, "prctl": 157, "dup3": 292, "pipe2": 293, "preadv": 295, "prlimit64": 302, "getcpu": 309,
     "getrandom": 318, "membarrier": 324, "preadv2": 327, "statx": 332, "rseq": 334, "clone3": 435,
     "close_range": 436, "faccessat2": 439, "epoll_pwait2": 441,
+    "setsid": 112, "setgroups": 116, "setresuid": 117, "setresgid": 119, "capset": 126, "pidfd_open": 434,
+    "landlock_restrict_self": 446,
 }
 
 PLAIN_ALLOW = (
@@ -118,6 +120,15 @@ ALLOWED_IOCTLS = (0x5401, 0x5413, 0x541B, 0x5450, 0x5451)
 ALLOWED_PRCTLS = (3, 7, 15, 16, 21, 23, 30, 39, 42, 52)
 
 
+# The C++ server installs the policy in two layers (installing a long program costs each child more than
+# anything else in its isolation): the zygote runs under build_zygote(), this policy widened by what the zygote
+# itself calls between forks and while isolating a child, and each child adds build_child(), a short program
+# that takes exactly that widening back. The kernel applies both, the stricter action winning, which is this
+# policy (tests/sandbox/test_policy.py checks the equivalence call by call).
+ZYGOTE_ONLY = ("setsid", "setgroups", "setresuid", "setresgid", "capset", "pidfd_open", "landlock_restrict_self")
+ZYGOTE_UNRESTRICTED = ("clone", "kill", "tkill", "tgkill", "prlimit64", "prctl")
+
+
 def supported() -> str | None:
     """None when this policy can describe the running machine, else why not."""
     if platform.system() != "Linux":
@@ -142,7 +153,7 @@ def _one_of(arg: int, values: tuple[int, ...], otherwise: int) -> list[Insn]:
     return body + [_ret(otherwise), _ret(RET_ALLOW)]
 
 
-def _blocks() -> dict[int, tuple[list[Insn], list[int]]]:
+def _blocks(zygote: bool = False) -> dict[int, tuple[list[Insn], list[int]]]:
     """Per handled syscall number: its block (ending in returns on every path) and its self-pid slots."""
     blocks: dict[int, tuple[list[Insn], list[int]]] = {NR[name]: ([_ret(RET_ALLOW)], []) for name in PLAIN_ALLOW}
     for name, arg in (("open", 1), ("openat", 2)):
@@ -161,6 +172,8 @@ def _blocks() -> dict[int, tuple[list[Insn], list[int]]]:
                                 (_JEQ, 1, 0, 0), _ret(RET_KILL_PROCESS), _ret(RET_ALLOW)], [])
     blocks[NR["ioctl"]] = (_one_of(1, ALLOWED_IOCTLS, RET_ERRNO | errno.ENOTTY), [])
     blocks[NR["prctl"]] = (_one_of(0, ALLOWED_PRCTLS, RET_ERRNO | errno.EPERM), [])
+    if zygote:
+        blocks.update({NR[name]: ([_ret(RET_ALLOW)], []) for name in ZYGOTE_ONLY + ZYGOTE_UNRESTRICTED})
     return blocks
 
 
@@ -170,7 +183,7 @@ _LEAF_UNITS = 4
 
 def _units(blocks: dict[int, tuple[list[Insn], list[int]]]) -> list[Unit]:
     """Sorted numbers as runs: consecutive plain allows merge into one range, other blocks stand alone."""
-    plain = {NR[name] for name in PLAIN_ALLOW}
+    plain = {n for n, (body, slots) in blocks.items() if body == [_ret(RET_ALLOW)] and not slots}
     units: list[Unit] = []
     for n in sorted(blocks):
         if n in plain and units and units[-1][2] is None and units[-1][1] == n - 1:
@@ -223,17 +236,46 @@ def _tree(units: list[Unit], blocks: dict[int, tuple[list[Insn], list[int]]]) ->
     return head + left + right, slots
 
 
+_HEADER: list[Insn] = [
+    (_LD_ABS_W, 0, 0, _OFF_ARCH), (_JEQ, 1, 0, AUDIT_ARCH_X86_64), _ret(RET_KILL_PROCESS),
+    (_LD_ABS_W, 0, 0, _OFF_NR), (_JGE, 0, 1, _X32_SYSCALL_BIT), _ret(RET_KILL_PROCESS),
+]
+
+
+def _pack(body: list[Insn], slots: list[int]) -> tuple[bytes, list[int]]:
+    program = _HEADER + body
+    packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in program)
+    return packed, [len(_HEADER) + s for s in slots]
+
+
 def build() -> tuple[bytes, list[int]]:
     """The filter as packed `struct sock_filter` array, and the instruction indices whose k must be the pid."""
-    header: list[Insn] = [
-        (_LD_ABS_W, 0, 0, _OFF_ARCH), (_JEQ, 1, 0, AUDIT_ARCH_X86_64), _ret(RET_KILL_PROCESS),
-        (_LD_ABS_W, 0, 0, _OFF_NR), (_JGE, 0, 1, _X32_SYSCALL_BIT), _ret(RET_KILL_PROCESS),
-    ]
     blocks = _blocks()
-    body, slots = _tree(_units(blocks), blocks)
-    program = header + body
-    packed = b"".join(struct.pack("<HBBI", code, jt, jf, k) for code, jt, jf, k in program)
-    return packed, [len(header) + s for s in slots]
+    return _pack(*_tree(_units(blocks), blocks))
+
+
+def build_zygote() -> bytes:
+    """The zygote's own filter: this policy plus ZYGOTE_ONLY, and ZYGOTE_UNRESTRICTED with any arguments."""
+    blocks = _blocks(zygote=True)
+    program, slots = _pack(*_tree(_units(blocks), blocks))
+    assert not slots
+    return program
+
+
+def build_child() -> tuple[bytes, list[int]]:
+    """What each child adds under build_zygote(): a scan that kills ZYGOTE_ONLY, checks ZYGOTE_UNRESTRICTED as
+    this policy does (self-pid slots included), and allows everything else (the zygote's filter decides)."""
+    full = _blocks()
+    checked = {NR[name]: ([_ret(RET_KILL_PROCESS)], []) for name in ZYGOTE_ONLY}
+    checked.update({NR[name]: full[NR[name]] for name in ZYGOTE_UNRESTRICTED})
+    body: list[Insn] = []
+    slots: list[int] = []
+    for nr in sorted(checked):
+        block, block_slots = checked[nr]
+        body.append((_JEQ, 0, len(block), nr))
+        slots += [len(body) + s for s in block_slots]
+        body += block
+    return _pack(body + [_ret(RET_ALLOW)], slots)
 
 
 def with_pid(program: bytes, slots: list[int], pid: int) -> bytes:

@@ -65,6 +65,7 @@ def main() -> None:
     os.environ["HOME"] = cfg["workdir"]  # the only variable children see (no NSS lookups for "~")
     cfg.update(code_slots=CODE_SLOTS, code_max_spec=CODE_MAX_SPEC_BYTES)
     program, slots = bytes.fromhex(cfg.pop("program")), cfg.pop("pid_slots")
+    layers = bytes.fromhex(cfg.pop("zygote_program")), bytes.fromhex(cfg.pop("child_program")), cfg.pop("child_slots")
     for name in WARM_MODULES:
         importlib.import_module(name)
     if cfg["backend"] != "native":
@@ -74,7 +75,7 @@ def main() -> None:
     cfg["landlock_fd"], why = native.sandbox_landlock(cfg["read_paths"])
     _warn_landlock(why)
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
-    native.sandbox_serve(0, 1, cfg, program, slots)  # returns when the host closes the control pipe
+    native.sandbox_serve(0, 1, cfg, *layers)  # returns when the host closes the control pipe
 
 
 if __name__ == "__main__":

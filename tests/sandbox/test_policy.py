@@ -125,7 +125,7 @@ def test_every_number_matches_the_table(prog):
     for number in range(460):
         name = names.get(number)
         got = run_bpf(prog, number)
-        if name is None:
+        if name is None or name in policy.ZYGOTE_ONLY:
             assert got == KILL, number
         elif name in policy.PLAIN_ALLOW:
             assert got == ALLOW, name
@@ -133,6 +133,51 @@ def test_every_number_matches_the_table(prog):
             assert got == {"clone3": policy.RET_ERRNO | errno.ENOSYS, "clone": KILL,
                            "ioctl": policy.RET_ERRNO | errno.ENOTTY, "prctl": policy.RET_ERRNO | errno.EPERM,
                            "tkill": KILL, "tgkill": KILL}.get(name, ALLOW), name
+
+
+def _strictest(child: int, zygote: int) -> int:
+    """The kernel's verdict under two filters: kill beats errno beats allow; on a tie the newer (child) wins."""
+    def rank(action: int) -> int:
+        return 0 if action == KILL else 1 if action & 0xFFFF0000 == policy.RET_ERRNO else 2
+    return min((child, zygote), key=rank)
+
+
+@pytest.fixture(scope="module")
+def layered():
+    child, slots = policy.build_child()
+    return policy.with_pid(child, slots, SELF), policy.build_zygote()
+
+
+ARG_CASES = [(), (policy.CLONE_THREAD,), (SELF,), (0,), (SELF + 1,), (-1,), (SELF, SELF), (0, 0, 1), (0, 0, 0),
+             (0, 0, 1 << 32), (policy.ALLOWED_PRCTLS[0],), (38,), (22, 2), (0, 0x5401), (0, 0x5412),
+             (0, os.O_RDONLY), (0, os.O_WRONLY), (0, 0, os.O_RDONLY), (0, 0, os.O_CREAT | os.O_WRONLY)]
+
+
+def test_zygote_and_child_filters_together_are_the_policy(prog, layered):
+    """What the C++ server installs in two layers decides every call exactly as the one-piece policy does."""
+    child, zygote = layered
+    assert len(child) < len(prog) // 2  # the point: a short program per child
+    for number in range(512):
+        for args in ARG_CASES:
+            want = run_bpf(prog, number, args)
+            assert _strictest(run_bpf(child, number, args), run_bpf(zygote, number, args)) == want, (number, args)
+    for arch in (0x40000003, 0):
+        assert run_bpf(child, 0, arch=arch) == run_bpf(zygote, 0, arch=arch) == KILL
+    assert _strictest(run_bpf(child, 0x40000000), run_bpf(zygote, 0x40000000)) == KILL
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=st.sampled_from(sorted(policy.NR.values())), args=st.lists(st.integers(0, 2**64 - 1), max_size=6))
+def test_layered_filters_agree_on_random_arguments(prog, layered, number, args):
+    child, zygote = layered
+    assert _strictest(run_bpf(child, number, args), run_bpf(zygote, number, args)) == run_bpf(prog, number, args)
+
+
+def test_zygote_filter_allows_what_the_server_calls():
+    zygote = policy.build_zygote()
+    for name in ("clone", "wait4", "kill", "pidfd_open", "pipe2", "poll", "setsid", "setresuid", "capset",
+                 "landlock_restrict_self", "prlimit64", "prctl", "close_range", "dup2", "chdir"):
+        assert run_bpf(zygote, nr(name), (1, 1, 1)) == ALLOW, name
 
 
 def test_unknown_numbers_kill(prog):
