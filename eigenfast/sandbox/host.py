@@ -36,8 +36,10 @@ _READABLE_SYSTEM_PATHS = ("/usr/lib", "/lib", "/usr/lib64", "/lib64", "/etc/ld.s
 # Only this, no inherited variables. Binding every PLT slot at load time means children never run the lazy
 # resolver and never copy-on-write the GOT pages it patches.
 _ZYGOTE_ENV = {"LD_BIND_NOW": "1"}
+# Our paths go after the standard library's: no file of ours can shadow a stdlib module, and stdlib imports
+# never list the (large) site-packages directory.
 _BOOT = (
-    "import sys, json; cfg = json.loads(sys.argv[1]); sys.path[:0] = cfg['path']; "
+    "import sys, json; cfg = json.loads(sys.argv[1]); sys.path += cfg['path']; "
     "from eigenfast.sandbox.zygote import main; main()"
 )
 
@@ -277,7 +279,7 @@ class Sandbox:
         last_progress = time.monotonic()
         try:
             while todo or inflight:
-                while todo and len(inflight) < 2 * self.workers:  # the server queues beyond `workers`
+                while todo and len(inflight) < 4 * self.workers:  # the server queues frames for the next children
                     index, job = todo.popleft()
                     job_id, self._next_id = self._next_id, self._next_id + 1
                     inflight[job_id] = index
