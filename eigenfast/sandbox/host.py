@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -255,7 +256,7 @@ class Sandbox:
         return hit
 
     def _frame(self, job_id: int, job: CheckJob, encoded: dict) -> bytes:
-        spec = _spec_encoder.encode(P.JobSpec(job.source, job.entry))
+        spec = _spec_bytes(job.source, job.entry)
         data, key = self._encode(job, encoded)
         cache = self._zygote.cached_keys
         if key is None:
@@ -323,6 +324,12 @@ class Sandbox:
             results[index] = CheckResult("crashed", message=f"the sandbox server died (exit {code}) during this job")
         inflight.clear()
         return _ZygoteDied()
+
+
+@functools.lru_cache(maxsize=256)
+def _spec_bytes(source: str, entry: str) -> bytes:
+    """A JobSpec's bytes; cached, as the G rollouts of a task run the same checker."""
+    return _spec_encoder.encode(P.JobSpec(source, entry))
 
 
 def _world_readable(path: str) -> bool:

@@ -194,3 +194,22 @@ def test_kernel_probe_accepts_the_policy_and_rejects_garbage():
         pytest.skip("C++ sandbox not built")
     assert native.sandbox_probe(program, slots) == ""
     assert "refused" in native.sandbox_probe(b"\x00" * 8, [])
+
+
+def test_native_server_runs_under_the_zygote_layer_and_children_add_theirs():
+    if _ext.require_group("sandbox") is None:
+        pytest.skip("C++ sandbox not built")
+    from eigenfast.sandbox import Sandbox
+
+    def seccomp_status(pid: int) -> tuple[str, str]:
+        fields = dict(line.split(":", 1) for line in open(f"/proc/{pid}/status"))
+        return fields["Seccomp"].strip(), fields["Seccomp_filters"].strip()
+
+    src = "def check(p):\n    return open('/proc/self/status').read()\n"
+    with Sandbox(workers=1, backend="native") as sb:
+        assert seccomp_status(sb.zygote_pid) == ("2", "1")
+        r = sb.run(src, None)
+    if sb.landlocked:  # Landlock hides /proc from the child
+        assert r.status == "error"
+    else:
+        assert "Seccomp_filters:\t2" in r.value

@@ -104,6 +104,20 @@ def test_error_fields_and_output_tails(sandbox):
     assert (r.status, r.error_type) == ("error", "NameError") and "nope" in r.message
 
 
+def test_workers_bound_running_checkers():
+    """`workers` checkers run at once; one that delivered its report (closed its result pipe) stops counting,
+    but at most `workers` such children are alive on top."""
+    sleeper = "import time\ndef check(p):\n    time.sleep(0.4)\n    return p\n"
+    closer = "import os, time\ndef check(p):\n    os.close(3)\n    time.sleep(0.4)\n    return p\n"
+    with Sandbox(workers=1, wall_time_s=5) as sb:
+        t = time.monotonic()
+        assert [r.value for r in sb.run_many([(sleeper, i) for i in range(3)])] == [0, 1, 2]
+        assert time.monotonic() - t >= 1.2  # one at a time
+        t = time.monotonic()
+        assert [r.status for r in sb.run_many([(closer, i) for i in range(4)])] == ["bad_output"] * 4
+        assert time.monotonic() - t >= 0.8  # two at a time, never four
+
+
 def test_run_many_keeps_order_and_isolates_failures(sandbox):
     jobs = []
     for i in range(40):
