@@ -218,5 +218,6 @@ def test_native_server_runs_under_the_zygote_layer_and_children_add_theirs():
             if children:
                 break
             time.sleep(0.01)
+        time.sleep(0.2)  # past its isolation, into the checker's sleep
         assert seccomp_status(int(children[0])) == ("2", "2")
         runner.join()
