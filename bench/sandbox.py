@@ -124,7 +124,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=2000, help="trivial checks per sandbox backend")
     ap.add_argument("--n-db", type=int, default=300, help="airline-DB checks per sandbox backend")
-    ap.add_argument("--n-subprocess", type=int, default=60, help="checks for the subprocess baseline")
+    ap.add_argument("--n-subprocess", type=int, default=200, help="checks for the subprocess baseline")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--json", type=Path, help="also write the numbers here")
     args = ap.parse_args()

@@ -13,7 +13,15 @@ runs each job in a brand-new child of it. The child, before any checker byte run
 - enters a Landlock domain (kernels with Landlock) that allows reading only the Python install, the packages
   on the zygote's path, system libraries and zoneinfo: no /proc, /etc, /tmp, home directories or data;
 - sets no_new_privs and a parent-death signal, then installs the seccomp allowlist in `policy.py` (a
-  forbidden syscall kills it with SIGSYS -> status `violation`).
+  forbidden syscall kills it with SIGSYS -> status `violation`). The C++ server installs it in two layers: the
+  zygote confines itself once with the allowlist widened by what the zygote calls (fork, wait, setuid...), and
+  each child adds a short program that takes exactly that back; together they decide every call as the
+  one-piece allowlist does, and the zygote itself is confined too.
+
+Its stdout and stderr are unbuffered (the zygote runs with `-u`): a checker that closes fd 1 and then prints
+gets an OSError. A child that has delivered its report (closed its result pipe) stops counting against
+`workers` while the kernel tears it down, so up to 2 x `workers` children can be alive, never more than
+`workers` of them running a checker that has not reported.
 
 The server enforces the wall clock (SIGKILL to the process group), caps the result at `max_output_kb`
 (-> `bad_output`) and keeps the last 4 KiB of stdout/stderr. If the server itself dies, in-flight jobs are
