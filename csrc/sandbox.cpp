@@ -137,7 +137,9 @@ uint64_t address_space_bytes(int statm_fd) {
 // devnull is the zygote's read-only /dev/null and base_as its address space at fork time.
 void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint64_t base_as,
                    const std::string& program, const std::vector<int>& slots, bool confined, pid_t zygote) {
-  if (setsid() < 0) child_fail("setsid");
+  // Its own process group, for killing the whole group. Not setsid(): with scheduler autogroups each new session
+  // builds (and at exit frees) a task group, a tenth of a trivial check's cost.
+  if (setpgid(0, 0) < 0) child_fail("setpgid");
   prctl(PR_SET_NAME, "eigenfast-chk", 0, 0, 0);  // tells checker children apart in ps/top/perf
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
   if (cfg.landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) != 0) child_fail("landlock");

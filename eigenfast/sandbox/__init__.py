@@ -3,7 +3,7 @@
 `Sandbox` keeps a pre-warmed fork-server (a fresh `python -I -S -B` zygote, never a fork of the caller) and
 runs each job in a brand-new child of it. The child, before any checker byte runs:
 
-- becomes its own session/process group, gets fd 0 = /dev/null, 1/2 = capture pipes, 3 = result pipe, and
+- becomes its own process group, gets fd 0 = /dev/null, 1/2 = capture pipes, 3 = result pipe, and
   every other fd closed; an empty, read-only working directory; an environment holding only HOME (= that directory);
 - gets rlimits: CPU time, address space (zygote size + `memory_mb`), file size 0, core 0, 32 open files,
   0 processes, 0 locked memory;

@@ -285,18 +285,14 @@ class Sandbox:
                     job_id, self._next_id = self._next_id, self._next_id + 1
                     inflight[job_id] = index
                     outbuf += self._frame(job_id, job, encoded)
-                if outbuf and not writing:
-                    sel.register(z.stdin, selectors.EVENT_WRITE)
-                    writing = True
+                if outbuf and not writing:  # write at once; wait for the pipe only when it is full
+                    self._send(outbuf, inflight, results)
+                    if outbuf:
+                        sel.register(z.stdin, selectors.EVENT_WRITE)
+                        writing = True
                 for key, _ in sel.select(timeout=1.0):
                     if key.fd == z.stdin:
-                        try:
-                            n = os.write(z.stdin, outbuf)
-                        except BlockingIOError:
-                            continue
-                        except BrokenPipeError:
-                            raise self._died(inflight, results) from None
-                        del outbuf[:n]
+                        self._send(outbuf, inflight, results)
                         if not outbuf:
                             sel.unregister(z.stdin)
                             writing = False
@@ -316,6 +312,16 @@ class Sandbox:
                     raise self._died(inflight, results)
         finally:
             sel.close()
+
+    def _send(self, outbuf: bytearray, inflight: dict, results: list) -> None:
+        """Writes what the control pipe takes now, dropping it from outbuf."""
+        try:
+            n = os.write(self._zygote.stdin, outbuf)
+        except BlockingIOError:
+            return
+        except BrokenPipeError:
+            raise self._died(inflight, results) from None
+        del outbuf[:n]
 
     def _died(self, inflight: dict, results: list) -> _ZygoteDied:
         """Report every in-flight job as crashed (it is never re-run: it may be what killed the server)."""

@@ -89,7 +89,7 @@ NR = {
     "epoll_create1": 291, "prctl": 157, "dup3": 292, "pipe2": 293, "preadv": 295, "prlimit64": 302, "getcpu": 309,
     "getrandom": 318, "membarrier": 324, "preadv2": 327, "statx": 332, "rseq": 334, "clone3": 435,
     "close_range": 436, "faccessat2": 439, "epoll_pwait2": 441,
-    "setsid": 112, "setgroups": 116, "setresuid": 117, "setresgid": 119, "capset": 126, "pidfd_open": 434,
+    "setpgid": 109, "setgroups": 116, "setresuid": 117, "setresgid": 119, "capset": 126, "pidfd_open": 434,
     "landlock_restrict_self": 446,
 }
 
@@ -125,7 +125,7 @@ ALLOWED_PRCTLS = (3, 7, 15, 16, 21, 23, 30, 39, 42, 52)
 # itself calls between forks and while isolating a child, and each child adds build_child(), a short program
 # that takes exactly that widening back. The kernel applies both, the stricter action winning, which is this
 # policy (tests/sandbox/test_policy.py checks the equivalence call by call).
-ZYGOTE_ONLY = ("setsid", "setgroups", "setresuid", "setresgid", "capset", "pidfd_open", "landlock_restrict_self")
+ZYGOTE_ONLY = ("setpgid", "setgroups", "setresuid", "setresgid", "capset", "pidfd_open", "landlock_restrict_self")
 ZYGOTE_UNRESTRICTED = ("clone", "kill", "tkill", "tgkill", "prlimit64", "prctl")
 
 

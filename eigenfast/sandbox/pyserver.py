@@ -1,6 +1,6 @@
 """Pure-Python twin of the C++ fork-server loop (csrc/sandbox.cpp), used when the extension is off.
 
-Same frames, same child isolation (setsid, fd closing, chdir, rlimits, uid drop when root, no_new_privs,
+Same frames, same child isolation (own process group, fd closing, chdir, rlimits, uid drop when root, no_new_privs,
 Landlock and the same seccomp program, installed through ctypes), same caps and timeouts; only slower per job.
 """
 
@@ -81,7 +81,7 @@ class _Job:
 def _isolate(cfg: dict, ends: list[int], devnull: int, vm_bytes: int, program: bytes, slots: list[int],
              confined: bool, zygote: int) -> None:
     """devnull is the zygote's read-only /dev/null and vm_bytes its address space at fork time."""
-    os.setsid()
+    os.setpgid(0, 0)  # as the C++ server: a process group, not a session (no scheduler autogroup)
     _libc.prctl(15, b"eigenfast-chk", 0, 0, 0)  # PR_SET_NAME: tells checker children apart in ps/top/perf
     _prctl(PR_SET_NO_NEW_PRIVS, 1)
     if cfg["landlock_fd"] >= 0:

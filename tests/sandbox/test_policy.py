@@ -175,7 +175,7 @@ def test_layered_filters_agree_on_random_arguments(prog, layered, number, args):
 
 def test_zygote_filter_allows_what_the_server_calls():
     zygote = policy.build_zygote()
-    for name in ("clone", "wait4", "kill", "pidfd_open", "pipe2", "poll", "setsid", "setresuid", "capset",
+    for name in ("clone", "wait4", "kill", "pidfd_open", "pipe2", "poll", "setpgid", "setresuid", "capset",
                  "landlock_restrict_self", "prlimit64", "prctl", "close_range", "dup2", "chdir"):
         assert run_bpf(zygote, nr(name), (1, 1, 1)) == ALLOW, name
 
