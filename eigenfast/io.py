@@ -40,7 +40,8 @@ class DatasetError(ValueError):
     """A dataset is corrupt somewhere other than its last record."""
 
 
-def _format_of(path: Path) -> str:
+def dataset_format(path: Path) -> str:
+    """"jsonl" or "msgpack" from the file name; ValueError naming the file for anything else."""
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         return "jsonl"
@@ -91,7 +92,7 @@ def read_records(path: str | os.PathLike[str], type_: type[T] | None = None) -> 
     """Yield every complete record. A torn last record is skipped with a `TornRecordWarning`; damage
     anywhere else raises `DatasetError` naming the file and record number."""
     p = Path(path)
-    fmt = _format_of(p)
+    fmt = dataset_format(p)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no such dataset")
     records, end = _scan(p, fmt)
@@ -129,7 +130,7 @@ class DatasetWriter:
 
     def __init__(self, path: str | os.PathLike[str], *, fsync: bool = True):
         self.path = Path(path)
-        self.format = _format_of(self.path)
+        self.format = dataset_format(self.path)
         self._fsync = fsync
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.recovered_torn_bytes = self._repair()

@@ -12,8 +12,8 @@ from eigenfast.io import (
     DatasetError,
     DatasetWriter,
     TornRecordWarning,
-    _format_of,
     _scan,
+    dataset_format,
     done_ids,
     read_records,
 )
@@ -53,7 +53,7 @@ def test_torn_tail_is_reported_and_moved_aside_on_resume(tmp_path, suffix):
 
 
 def _scan_end_of_first(path):
-    records, _ = _scan(path, _format_of(path))
+    records, _ = _scan(path, dataset_format(path))
     return records[1][0]
 
 
@@ -96,7 +96,7 @@ def test_survives_sigkill_mid_write(tmp_path, suffix):
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         child.stdout.close()
-        records, end = _scan(path, _format_of(path))
+        records, end = _scan(path, dataset_format(path))
         torn = end < path.stat().st_size
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from eigenfast.cli import UsageError
+from eigenfast.io import dataset_format
 
 
 def default_data_dir() -> str:
@@ -170,6 +171,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"missing {', '.join(missing)} (give the flags, or a --config that sets them)")
     if args.samples < 1:
         raise UsageError("--samples must be >= 1")
+    try:  # before any model loads
+        dataset_format(Path(args.out))
+    except ValueError as exc:
+        raise UsageError(f"--out: {exc}") from None
     setup = Setup(args, args.domain)
     scorer = None if args.no_score else Scorer(setup.domain)
 

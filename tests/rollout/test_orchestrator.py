@@ -146,6 +146,11 @@ def test_cli_rollout_usage_errors(tau2_dir, tmp_path, capsys):
     assert "--agent" in capsys.readouterr().err
     assert main([*base, "--agent", "hf:/nowhere", "--samples", "0"]) == 2
     assert main(["rollout", "--domain", "nope", "--data-dir", str(tau2_dir), "--out", "x", "--agent", "hf:/x"]) == 2
+    capsys.readouterr()
+    # an unknown output format is a usage error found before any model loads (hf:/nowhere would fail to load)
+    assert main(["rollout", "--domain", "mock", "--data-dir", str(tau2_dir), "--out", str(tmp_path / "e.txt"),
+                 "--agent", "hf:/nowhere"]) == 2
+    assert "--out" in capsys.readouterr().err
 
 
 def test_cli_rollout_from_a_config_file(tau2_dir, tiny_path, tmp_path, capsys):
