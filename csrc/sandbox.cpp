@@ -99,6 +99,7 @@ bool send_result(int out_fd, uint64_t id, int32_t status, uint8_t flags, uint64_
   return true;
 }
 
+// no_new_privs (once per process tree: children inherit it) and the filter, with this pid in its slots.
 int install_filter(const std::string& program, const std::vector<int>& slots) {
   std::vector<sock_filter> code(program.size() / sizeof(sock_filter));
   std::memcpy(code.data(), program.data(), code.size() * sizeof(sock_filter));
@@ -107,7 +108,7 @@ int install_filter(const std::string& program, const std::vector<int>& slots) {
     if (s >= 0 && size_t(s) < code.size()) code[size_t(s)].k = self;
   }
   sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return errno;
   return 0;
 }
@@ -141,16 +142,18 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint
   // builds (and at exit frees) a task group, a tenth of a trivial check's cost.
   if (setpgid(0, 0) < 0) child_fail("setpgid");
   prctl(PR_SET_NAME, "eigenfast-chk", 0, 0, 0);  // tells checker children apart in ps/top/perf
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
+  // Confined, the zygote has no_new_privs already (its own filter needed it) and children inherit it.
+  if (!confined && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
   if (cfg.landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) != 0) child_fail("landlock");
-  const int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
-  int high[4];
-  for (int i = 0; i < 4; ++i) {
-    high[i] = fcntl(src[i], F_DUPFD_CLOEXEC, 64);
-    if (high[i] < 0) child_fail("dup");
+  int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
+  if (*std::min_element(src, src + 4) < 4) {  // a source among the targets: move them all out of the way first
+    for (int& fd : src) {
+      fd = fcntl(fd, F_DUPFD_CLOEXEC, 64);
+      if (fd < 0) child_fail("dup");
+    }
   }
   for (int i = 0; i < 4; ++i) {
-    if (dup2(high[i], i) < 0) child_fail("dup2");
+    if (dup2(src[i], i) < 0) child_fail("dup2");
   }
   if (syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
     for (int fd = 4; fd < 65536; ++fd) close(fd);
@@ -604,7 +607,9 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   sb::RunChildFn run_fn = [&caches, &c](std::string_view spec, const char* key, std::string_view payload) {
     caches.run_child(spec, key, payload, c.max_output);
   };
-  const sb::ForkHooks hooks{PyOS_BeforeFork, PyOS_AfterFork_Parent, PyOS_AfterFork_Child};
+  // Only the child's hook: the zygote is single-threaded and registers no at-fork callbacks, so the parent-side
+  // hooks would only take and drop the import lock, writing pages that each running child then shares.
+  const sb::ForkHooks hooks{nullptr, nullptr, PyOS_AfterFork_Child};
   sb::serve(ctrl_fd, out_fd, c, zygote_prog, child_prog, child_slots, admit_fn, learn_fn, hooks, run_fn);
   return py::none();
 }
