@@ -144,7 +144,6 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint
   prctl(PR_SET_NAME, "eigenfast-chk", 0, 0, 0);  // tells checker children apart in ps/top/perf
   // Confined, the zygote has no_new_privs already (its own filter needed it) and children inherit it.
   if (!confined && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
-  if (cfg.landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) != 0) child_fail("landlock");
   int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
   if (*std::min_element(src, src + 4) < 4) {  // a source among the targets: move them all out of the way first
     for (int& fd : src) {
@@ -567,10 +566,14 @@ void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& 
       why = std::string("the kernel refused the zygote's seccomp filter: ") + strerror(err);
     }
   }
-  const uint8_t flags = kHello | (confined ? kConfined : 0) | (cfg.landlock_fd >= 0 ? kLandlock : 0);
+  Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, hooks, run_child, confined);
+  // The zygote enters the Landlock domain itself (after opening what it reads), so children inherit it.
+  const bool landlocked = cfg.landlock_fd >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+                          syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) == 0;
+  if (cfg.landlock_fd >= 0 && !landlocked) why += std::string(why.empty() ? "" : "; ") + "landlock: " + strerror(errno);
+  const uint8_t flags = kHello | (confined ? kConfined : 0) | (landlocked ? kLandlock : 0);
   if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return;
   if (!confined && !cfg.allow_unconfined) return;
-  Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, hooks, run_child, confined);
   server.run();
 }
 

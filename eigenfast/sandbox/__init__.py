@@ -10,8 +10,9 @@ runs each job in a brand-new child of it. The child, before any checker byte run
 - when the host runs as root, drops to uid/gid 65534 with no supplementary groups (so it cannot signal or
   read /proc entries of other processes); if the Python prefix is not world-readable (e.g. under /root) it
   keeps exactly CAP_DAC_READ_SEARCH so imports still work;
-- enters a Landlock domain (kernels with Landlock) that allows reading only the Python install, the packages
-  on the zygote's path, system libraries and zoneinfo: no /proc, /etc, /tmp, home directories or data;
+- is in a Landlock domain (kernels with Landlock; the C++ zygote enters it and children inherit it) that allows
+  reading only the Python install, the packages on the zygote's path, system libraries and zoneinfo: no /proc,
+  /etc, /tmp, home directories or data;
 - sets no_new_privs and a parent-death signal, then installs the seccomp allowlist in `policy.py` (a
   forbidden syscall kills it with SIGSYS -> status `violation`). The C++ server installs it in two layers: the
   zygote confines itself once with the allowlist widened by what the zygote calls (fork, wait, setuid...), and
