@@ -74,6 +74,7 @@ def main() -> None:
     native = _load_native(cfg["native_file"])
     cfg["landlock_fd"], why = native.sandbox_landlock(cfg["read_paths"])
     _warn_landlock(why)
+    gc.collect()  # import-time cycles: pages every fork would copy
     gc.freeze()  # children never scan (and so never copy) the zygote's objects
     native.sandbox_serve(0, 1, cfg, *layers)  # returns when the host closes the control pipe
 
