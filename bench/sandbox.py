@@ -5,7 +5,7 @@ that are all different (nothing learned in the zygote helps), and a checker over
 EIGENFAST_TAU2_DATA or <repo>/../shared/tau2) as payload. Prints checks/s, p50/p99 latency and peak memory side
 by side. Every runner is warmed up before it is timed; the unique-source rows share the trivial baseline.
 
-    PYTHONPATH=. python bench/sandbox.py [--n 2000] [--workers 2] [--json out.json]
+    PYTHONPATH=. python bench/sandbox.py [--n 2000] [--workers 2] [--rounds 3] [--json out.json]
 """
 
 from __future__ import annotations
@@ -120,18 +120,8 @@ def bench_subprocess(source: str, payload: object, n: int, workers: int) -> dict
             "check_peak_mb": max(kb for _, kb in runs) / 1024, "n": n}
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=2000, help="trivial checks per sandbox backend")
-    ap.add_argument("--n-db", type=int, default=300, help="airline-DB checks per sandbox backend")
-    ap.add_argument("--n-subprocess", type=int, default=200, help="checks for the subprocess baseline")
-    ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--json", type=Path, help="also write the numbers here")
-    args = ap.parse_args()
-
-    db_path = tau2_dir() / "airline" / "db.json"
-    db = json.loads(db_path.read_text())
-    backends = ["native", "python"] if _ext.require_group("sandbox") is not None else ["python"]
+def measure_round(args: argparse.Namespace, db: dict, backends: list[str]) -> dict[str, dict[str, dict]]:
+    """Every runner once, the subprocess baseline last."""
     rows: dict[str, dict[str, dict]] = {"trivial": {}, "triv_unique": {}, "airline_db": {}}
     for backend in backends:
         rows["trivial"][f"sandbox-{backend}"] = bench_sandbox(backend, TRIVIAL, {"x": 1}, args.n, args.workers,
@@ -144,23 +134,64 @@ def main() -> int:
     rows["triv_unique"]["subprocess"] = rows["trivial"]["subprocess"]
     rows["airline_db"]["subprocess"] = bench_subprocess(AIRLINE, db, max(10, args.n_subprocess // 4),
                                                         args.workers)
+    for by_runner in rows.values():
+        base = by_runner["subprocess"]["checks_per_s"]
+        for r in by_runner.values():
+            r["vs_subprocess"] = r["checks_per_s"] / base
+    return rows
+
+
+def median_rows(rounds: list[dict[str, dict[str, dict]]]) -> dict[str, dict[str, dict]]:
+    """Per cell, the median over rounds, plus the range of the ratio to the same round's baseline."""
+    out: dict[str, dict[str, dict]] = {}
+    for workload, by_runner in rounds[0].items():
+        out[workload] = {}
+        for runner, first in by_runner.items():
+            cells = [rnd[workload][runner] for rnd in rounds]
+            merged = {key: statistics.median(c[key] for c in cells) for key in first}
+            ratios = [c["vs_subprocess"] for c in cells]
+            merged["vs_subprocess_range"] = [min(ratios), max(ratios)]
+            out[workload][runner] = merged
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="trivial checks per sandbox backend")
+    ap.add_argument("--n-db", type=int, default=300, help="airline-DB checks per sandbox backend")
+    ap.add_argument("--n-subprocess", type=int, default=200, help="checks for the subprocess baseline")
+    ap.add_argument("--workers", type=int, default=os.cpu_count())
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="repeat every runner this many times, interleaved, and report medians (machine speed "
+                         "drifts; each ratio uses its own round's baseline)")
+    ap.add_argument("--json", type=Path, help="also write the numbers here")
+    args = ap.parse_args()
+
+    db_path = tau2_dir() / "airline" / "db.json"
+    db = json.loads(db_path.read_text())
+    backends = ["native", "python"] if _ext.require_group("sandbox") is not None else ["python"]
+    rounds = [measure_round(args, db, backends) for _ in range(max(1, args.rounds))]
+    rows = median_rows(rounds)
 
     load = os.getloadavg()[0]
-    print(f"workers={args.workers}  cpus={os.cpu_count()}  load avg={load:.1f}  "
+    print(f"workers={args.workers}  cpus={os.cpu_count()}  rounds={len(rounds)}  load avg={load:.1f}  "
           f"airline db={db_path.stat().st_size / 1e6:.1f} MB json")
+    print("medians over rounds; vs subproc = median (min-max) of each round's ratio to its own baseline")
     print("cpu ms/check = host + server + children CPU per check; capacity/s = cpus * 1000 / that (idle machine)")
     print("peak MB = peak RSS of the fork-server / of one check process (a sandbox child shares the server's)")
-    print(f"{'workload':<11} {'runner':<16} {'checks/s':>9} {'vs subproc':>10} {'p50 ms':>8} {'p99 ms':>8} "
-          f"{'cpu ms/check':>12} {'capacity/s':>10} {'peak MB':>11}")
+    print(f"{'workload':<11} {'runner':<16} {'checks/s':>9} {'vs subproc (range)':>20} {'p50 ms':>8} "
+          f"{'p99 ms':>8} {'cpu ms/check':>12} {'capacity/s':>10} {'peak MB':>11}")
     for workload, by_runner in rows.items():
-        base = by_runner["subprocess"]["checks_per_s"]
         for runner, r in by_runner.items():
             r["capacity_per_s"] = os.cpu_count() * 1000 / r["cpu_ms_per_check"]
-            print(f"{workload:<11} {runner:<16} {r['checks_per_s']:>9.1f} {r['checks_per_s'] / base:>9.1f}x "
+            lo, hi = r["vs_subprocess_range"]
+            ratio = f"{r['vs_subprocess']:.1f}x ({lo:.1f}-{hi:.1f})"
+            print(f"{workload:<11} {runner:<16} {r['checks_per_s']:>9.1f} {ratio:>20} "
                   f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['cpu_ms_per_check']:>12.2f} "
                   f"{r['capacity_per_s']:>10.0f} {r['server_peak_mb']:>5.1f}/{r['check_peak_mb']:<5.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"workers": args.workers, "load_avg": load, "results": rows}, indent=2))
+        args.json.write_text(json.dumps({"workers": args.workers, "load_avg": load, "rounds": rounds,
+                                         "results": rows}, indent=2))
     return 0
 
 
