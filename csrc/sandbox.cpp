@@ -164,11 +164,9 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint
   set_limit(RLIMIT_CPU, cpu, cpu + 1);
   const rlim_t as = rlim_t(base_as + (uint64_t(cfg.memory_mb) << 20));
   set_limit(RLIMIT_AS, as, as);
-  set_limit(RLIMIT_FSIZE, 0, 0);
-  set_limit(RLIMIT_CORE, 0, 0);
+  set_limit(RLIMIT_FSIZE, 0, 0);  // not in the zygote: its stderr may be a file
   set_limit(RLIMIT_NOFILE, rlim_t(cfg.nofile), rlim_t(cfg.nofile));
-  set_limit(RLIMIT_NPROC, 0, 0);
-  set_limit(RLIMIT_MEMLOCK, 0, 0);
+  set_limit(RLIMIT_NPROC, 0, 0);  // core and locked memory are 0 in the zygote already (serve)
   if (cfg.uid >= 0) {
     if (cfg.read_all && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) child_fail("keepcaps");
     if (setgroups(0, nullptr) != 0) child_fail("setgroups");
@@ -565,6 +563,11 @@ void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& 
       confined = false;
       why = std::string("the kernel refused the zygote's seccomp filter: ") + strerror(err);
     }
+  }
+  // Limits the zygote can live with too are set once here and inherited; the rest are per child.
+  for (const int resource : {RLIMIT_CORE, RLIMIT_MEMLOCK}) {
+    const rlimit zero{0, 0};
+    if (setrlimit(resource, &zero) != 0) return;
   }
   Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, hooks, run_child, confined);
   // The zygote enters the Landlock domain itself (after opening what it reads), so children inherit it.
