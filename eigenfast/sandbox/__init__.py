@@ -1,6 +1,6 @@
 """Sandboxed execution of untrusted checker code (LLM-written Python that scores an episode).
 
-`Sandbox` keeps a pre-warmed fork-server (a fresh `python -I -S -B` zygote, never a fork of the caller) and
+`Sandbox` keeps a pre-warmed fork-server (a fresh `python -I -S -B -u` zygote, never a fork of the caller) and
 runs each job in a brand-new child of it. The child, before any checker byte runs:
 
 - becomes its own process group, gets fd 0 = /dev/null, 1/2 = capture pipes, 3 = result pipe, and
@@ -36,8 +36,8 @@ limits (size `workers` for the machine); a checker lying about its own verdict; 
 own inherited memory, the payloads the zygote has cached, the compiled code of the last 128 (small) checkers
 it learned, and the frames of jobs queued behind it (so never put secrets in payloads or checker sources).
 The zygote compiles a checker only after one of its children compiled and ran that same spec cleanly within
-its limits, so untrusted source never costs the unconfined server unbounded time. Without seccomp (old kernels, non-x86-64) `Sandbox` refuses to start unless
-`allow_unconfined=True`, and then only the process isolation, Landlock and rlimits above apply (a non-root
+its limits, so untrusted source never costs the server (which has no CPU limit) unbounded time. Without seccomp
+(old kernels, non-x86-64) `Sandbox` refuses to start unless `allow_unconfined=True`, and then only the process isolation, Landlock and rlimits above apply (a non-root
 host's checkers could then fork, exec and open sockets).
 """
 
