@@ -242,10 +242,10 @@ void close_job_fds(Job& job) {
 class Server {
  public:
   Server(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& program,
-         const std::vector<int>& slots, const AdmitFn& admit, const LearnFn& learn, const ForkHooks& hooks,
+         const std::vector<int>& slots, const AdmitFn& admit, const LearnFn& learn, AfterForkFn after_fork_child,
          const RunChildFn& run_child, bool confined)
       : ctrl_(ctrl_fd), out_(out_fd), cfg_(cfg), program_(program), slots_(slots), admit_(admit), learn_(learn),
-        hooks_(hooks), run_child_(run_child), confined_(confined), zygote_(getpid()),
+        after_fork_child_(after_fork_child), run_child_(run_child), confined_(confined), zygote_(getpid()),
         devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)), statm_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
 
   ~Server() {
@@ -389,16 +389,14 @@ class Server {
       }
     }
     const uint64_t base_as = address_space_bytes(statm_);
-    if (hooks_.before) hooks_.before();
     const pid_t pid = fork();
     if (pid == 0) {
-      if (hooks_.after_child) hooks_.after_child();
+      if (after_fork_child_) after_fork_child_();
       const int ends[3] = {pipes[1][1], pipes[2][1], pipes[0][1]};
       isolate_child(cfg_, ends, devnull_, base_as, program_, slots_, confined_, zygote_);
       run_child_(spec, mode == kInline ? nullptr : key, mode == kInline ? payload : std::string_view());
       _exit(126);  // run_child never returns
     }
-    if (hooks_.after_parent) hooks_.after_parent();
     for (auto& p : pipes) close(p[1]);
     if (pid < 0) {
       const std::string why = std::string("fork: ") + strerror(errno);
@@ -485,7 +483,7 @@ class Server {
   const std::vector<int>& slots_;
   const AdmitFn& admit_;
   const LearnFn& learn_;
-  const ForkHooks& hooks_;
+  AfterForkFn after_fork_child_;
   const RunChildFn& run_child_;
   bool confined_;
   pid_t zygote_;
@@ -554,7 +552,7 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 
 void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& zygote_program,
            const std::string& child_program, const std::vector<int>& pid_slots, const AdmitFn& admit,
-           const LearnFn& learn, const ForkHooks& hooks, const RunChildFn& run_child) {
+           const LearnFn& learn, AfterForkFn after_fork_child, const RunChildFn& run_child) {
   std::string why = probe_seccomp(child_program, pid_slots, &zygote_program);
   bool confined = why.empty();
   if (confined) {  // from here on the zygote itself runs under the policy, widened only by what it calls
@@ -569,7 +567,7 @@ void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& 
     const rlimit zero{0, 0};
     if (setrlimit(resource, &zero) != 0) return;
   }
-  Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, hooks, run_child, confined);
+  Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, after_fork_child, run_child, confined);
   // The zygote enters the Landlock domain itself (after opening what it reads), so children inherit it.
   const bool landlocked = cfg.landlock_fd >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
                           syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) == 0;
@@ -613,10 +611,10 @@ py::object serve_py(int ctrl_fd, int out_fd, const py::dict& cfg, const py::byte
   sb::RunChildFn run_fn = [&caches, &c](std::string_view spec, const char* key, std::string_view payload) {
     caches.run_child(spec, key, payload, c.max_output);
   };
-  // Only the child's hook: the zygote is single-threaded and registers no at-fork callbacks, so the parent-side
-  // hooks would only take and drop the import lock, writing pages that each running child then shares.
-  const sb::ForkHooks hooks{nullptr, nullptr, PyOS_AfterFork_Child};
-  sb::serve(ctrl_fd, out_fd, c, zygote_prog, child_prog, child_slots, admit_fn, learn_fn, hooks, run_fn);
+  // Only the child's hook: the zygote is single-threaded and registers no at-fork callbacks, so PyOS_BeforeFork
+  // and PyOS_AfterFork_Parent would only take and drop the import lock, writing pages each running child shares.
+  sb::serve(ctrl_fd, out_fd, c, zygote_prog, child_prog, child_slots, admit_fn, learn_fn, PyOS_AfterFork_Child,
+            run_fn);
   return py::none();
 }
 

@@ -24,7 +24,7 @@ struct ServerConfig {
   int gid = -1;
   bool read_all = false;  // with uid: keep CAP_DAC_READ_SEARCH (the Python prefix is not world-readable)
   bool allow_unconfined = false;
-  int landlock_fd = -1;  // >= 0: a Landlock ruleset every child enters before running Python
+  int landlock_fd = -1;  // >= 0: a Landlock ruleset the zygote enters once serving (children inherit it)
   std::string workdir;
 };
 
@@ -40,12 +40,9 @@ using LearnFn = std::function<void(const std::string& spec)>;
 // (it runs the checker and exits), so the child never unwinds, frees or copies the server's state.
 using RunChildFn = std::function<void(std::string_view spec, const char* key, std::string_view payload)>;
 
-// Interpreter hooks around fork() (PyOS_BeforeFork & co. from the binding); any may be null.
-struct ForkHooks {
-  void (*before)() = nullptr;
-  void (*after_parent)() = nullptr;
-  void (*after_child)() = nullptr;
-};
+// The interpreter's reinitialisation in each child (PyOS_AfterFork_Child from the binding; may be null). There
+// are no parent-side hooks: the zygote is single-threaded and registers no at-fork callbacks.
+using AfterForkFn = void (*)();
 
 // A Landlock ruleset granting read access beneath each path (directories: read + list); {-1, why} when the
 // kernel has no Landlock or refuses. Missing paths are skipped.
@@ -60,6 +57,6 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 // they are the checker policy). Children never return from it: each calls run_child.
 void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& zygote_program,
            const std::string& child_program, const std::vector<int>& pid_slots, const AdmitFn& admit,
-           const LearnFn& learn, const ForkHooks& hooks, const RunChildFn& run_child);
+           const LearnFn& learn, AfterForkFn after_fork_child, const RunChildFn& run_child);
 
 }  // namespace eigenfast::sandbox
