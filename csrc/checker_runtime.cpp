@@ -35,44 +35,17 @@ struct Report {
   ~Report() { Py_XDECREF(message); }
 };
 
-// A msgpack str straight from UTF-8 bytes (status and type names), with no Python object in between.
 void pack_str(std::string_view s, std::string* out) {
-  const size_t n = s.size();
-  if (n < 32) {
-    out->push_back(char(0xa0 | n));
-  } else if (n < 256) {
-    out->push_back(char(0xd9));
-    out->push_back(char(n));
-  } else {
-    const uint32_t len = uint32_t(std::min<size_t>(n, UINT32_MAX));
-    const char be[5] = {char(0xdb), char(len >> 24), char(len >> 16), char(len >> 8), char(len)};
-    out->append(be, 5);
-  }
-  out->append(s.data(), n);
+  if (!mp::pack_utf8(s, out)) throw std::bad_alloc();
 }
 
 // The (source, entry) strings of a JobSpec as views into its bytes: a fixarray of two msgpack strs, which is
 // how the host's msgspec encodes it. False for anything else.
 bool spec_parts(std::string_view spec, std::string_view* source, std::string_view* entry) {
-  const auto* p = reinterpret_cast<const uint8_t*>(spec.data());
-  const uint8_t* end = p + spec.size();
-  auto str = [&p, end](std::string_view* out) {
-    if (p >= end) return false;
-    const uint8_t b = *p++;
-    size_t n = 0, width = 0;
-    if ((b & 0xe0) == 0xa0) n = b & 0x1f;
-    else if (b == 0xd9) width = 1;
-    else if (b == 0xda) width = 2;
-    else if (b == 0xdb) width = 4;
-    else return false;
-    if (size_t(end - p) < width) return false;
-    for (size_t i = 0; i < width; ++i) n = (n << 8) | *p++;
-    if (size_t(end - p) < n) return false;
-    *out = std::string_view(reinterpret_cast<const char*>(p), n);
-    p += n;
-    return true;
-  };
-  return p < end && *p++ == 0x92 && str(source) && str(entry) && p == end;
+  const char* p = spec.data();
+  const char* end = p + spec.size();
+  return p < end && uint8_t(*p++) == 0x92 && mp::read_utf8(&p, end, source) && mp::read_utf8(&p, end, entry) &&
+         p == end;
 }
 
 PyObject* unicode(std::string_view s) {

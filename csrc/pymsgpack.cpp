@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <string_view>
 #include <new>
 
 namespace eigenfast::pymsgpack {
@@ -242,6 +243,14 @@ class Encoder {
     return detail_ ? why + " (" + detail_ + ")" : why;
   }
 
+  // A str from UTF-8 bytes, with no Python object in between; false past 2**32 - 1 bytes.
+  bool utf8(std::string_view s) {
+    if (s.size() > 0xffffffffu) return false;
+    header(s.size(), 0xa0, 32, 0xd9, 0xda, nullptr);
+    raw(s.data(), s.size());
+    return true;
+  }
+
   Status value(PyObject* obj, int depth) {
     PyTypeObject* t = Py_TYPE(obj);
     if (t == &PyUnicode_Type) return str(obj);
@@ -413,6 +422,29 @@ class Encoder {
 Status unpack(const char* data, size_t size, PyObject** out) { return Decoder(data, size).document(out); }
 
 Status pack(PyObject* obj, std::string* buf) { return Encoder(buf).value(obj, 0); }
+
+bool pack_utf8(std::string_view s, std::string* buf) { return Encoder(buf).utf8(s); }
+
+bool read_utf8(const char** p, const char* end, std::string_view* out) {
+  const auto* q = reinterpret_cast<const uint8_t*>(*p);
+  const auto* e = reinterpret_cast<const uint8_t*>(end);
+  if (q >= e) return false;
+  const uint8_t b = *q++;
+  size_t n = 0, width = 0;
+  if ((b & 0xe0) == 0xa0) {
+    n = b & 0x1f;
+  } else if (b >= 0xd9 && b <= 0xdb) {
+    width = size_t(1) << (b - 0xd9);
+  } else {
+    return false;
+  }
+  if (size_t(e - q) < width) return false;
+  for (size_t i = 0; i < width; ++i) n = (n << 8) | *q++;
+  if (size_t(e - q) < n) return false;
+  *out = std::string_view(reinterpret_cast<const char*>(q), n);
+  *p = reinterpret_cast<const char*>(q + n);
+  return true;
+}
 
 void bind(py::module_& m) {
   m.def(

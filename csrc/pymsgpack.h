@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
 
 namespace eigenfast::pymsgpack {
 
@@ -24,6 +25,13 @@ Status unpack(const char* data, size_t size, PyObject** out);
 
 // Appends the msgpack encoding of obj to *buf. On kUnsupported/kError *buf may hold partial output.
 Status pack(PyObject* obj, std::string* buf);
+
+// Appends a msgpack str holding these UTF-8 bytes (smallest header, as msgspec); false past 2**32 - 1 bytes.
+bool pack_utf8(std::string_view s, std::string* buf);
+
+// Reads one msgpack str at *p (any str header) as a view into the input, advancing *p; false if the bytes at
+// *p are not a complete str. The UTF-8 is not validated.
+bool read_utf8(const char** p, const char* end, std::string_view* out);
 
 // Adds `msgpack_pack(obj) -> bytes` and `msgpack_unpack(data: bytes) -> object` to module m; both raise
 // TypeError (pack) / ValueError (unpack) naming the problem, including for kUnsupported ("unsupported type X" /

@@ -99,7 +99,7 @@ bool send_result(int out_fd, uint64_t id, int32_t status, uint8_t flags, uint64_
   return true;
 }
 
-// no_new_privs (once per process tree: children inherit it) and the filter, with this pid in its slots.
+// The filter, with this pid in its slots; the caller has set no_new_privs (children inherit it).
 int install_filter(const std::string& program, const std::vector<int>& slots) {
   std::vector<sock_filter> code(program.size() / sizeof(sock_filter));
   std::memcpy(code.data(), program.data(), code.size() * sizeof(sock_filter));
@@ -108,7 +108,6 @@ int install_filter(const std::string& program, const std::vector<int>& slots) {
     if (s >= 0 && size_t(s) < code.size()) code[size_t(s)].k = self;
   }
   sock_fprog prog{static_cast<unsigned short>(code.size()), code.data()};
-  if (prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) != 1 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
   if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) != 0) return errno;
   return 0;
 }
@@ -142,8 +141,6 @@ void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint
   // builds (and at exit frees) a task group, a tenth of a trivial check's cost.
   if (setpgid(0, 0) < 0) child_fail("setpgid");
   prctl(PR_SET_NAME, "eigenfast-chk", 0, 0, 0);  // tells checker children apart in ps/top/perf
-  // Confined, the zygote has no_new_privs already (its own filter needed it) and children inherit it.
-  if (!confined && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) child_fail("no_new_privs");
   int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
   if (*std::min_element(src, src + 4) < 4) {  // a source among the targets: move them all out of the way first
     for (int& fd : src) {
@@ -538,6 +535,7 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
   const pid_t pid = fork();
   if (pid < 0) return std::string("fork: ") + strerror(errno);
   if (pid == 0) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(std::min(errno, 250));
     const int err = under != nullptr ? install_filter(*under, {}) : 0;
     _exit(std::min(err != 0 ? err : install_filter(program, pid_slots), 250));
   }
@@ -553,6 +551,8 @@ std::string probe_seccomp(const std::string& program, const std::vector<int>& pi
 void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& zygote_program,
            const std::string& child_program, const std::vector<int>& pid_slots, const AdmitFn& admit,
            const LearnFn& learn, AfterForkFn after_fork_child, const RunChildFn& run_child) {
+  // Once for the zygote and every child (they inherit it): seccomp filters and Landlock both require it.
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return;
   std::string why = probe_seccomp(child_program, pid_slots, &zygote_program);
   bool confined = why.empty();
   if (confined) {  // from here on the zygote itself runs under the policy, widened only by what it calls
@@ -569,8 +569,7 @@ void serve(int ctrl_fd, int out_fd, const ServerConfig& cfg, const std::string& 
   }
   Server server(ctrl_fd, out_fd, cfg, child_program, pid_slots, admit, learn, after_fork_child, run_child, confined);
   // The zygote enters the Landlock domain itself (after opening what it reads), so children inherit it.
-  const bool landlocked = cfg.landlock_fd >= 0 && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
-                          syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) == 0;
+  const bool landlocked = cfg.landlock_fd >= 0 && syscall(SYS_landlock_restrict_self, cfg.landlock_fd, 0U) == 0;
   if (cfg.landlock_fd >= 0 && !landlocked) why += std::string(why.empty() ? "" : "; ") + "landlock: " + strerror(errno);
   const uint8_t flags = kHello | (confined ? kConfined : 0) | (landlocked ? kLandlock : 0);
   if (!send_result(out_fd, 0, 0, flags, 0, 0, 0, why, "", "")) return;

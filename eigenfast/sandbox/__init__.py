@@ -13,7 +13,7 @@ runs each job in a brand-new child of it. The child, before any checker byte run
 - is in a Landlock domain (kernels with Landlock; the C++ zygote enters it and children inherit it) that allows
   reading only the Python install, the packages on the zygote's path, system libraries and zoneinfo: no /proc,
   /etc, /tmp, home directories or data;
-- sets no_new_privs and a parent-death signal, then installs the seccomp allowlist in `policy.py` (a
+- runs with no_new_privs, sets a parent-death signal, then installs the seccomp allowlist in `policy.py` (a
   forbidden syscall kills it with SIGSYS -> status `violation`). The C++ server installs it in two layers: the
   zygote confines itself once with the allowlist widened by what the zygote calls (fork, wait, setuid...), and
   each child adds a short program that takes exactly that back; together they decide every call as the

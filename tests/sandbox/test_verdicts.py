@@ -47,6 +47,13 @@ def test_normal_verdicts(sandbox, source, payload, status, value):
     assert r.wall_ms > 0 and r.cpu_ms > 0 and r.max_rss_kb > 0
 
 
+def test_long_error_type_names_and_messages_round_trip(sandbox):
+    """Report strings past the fixstr and str8 sizes (the runtime packs type names itself)."""
+    src = "def check(p):\n    raise type('E' * 300, (Exception,), {})('m' * 3000)\n"
+    r = sandbox.run(src, None)
+    assert (r.status, r.error_type, r.message) == ("error", "E" * 300, "m" * 2000), r
+
+
 def test_values_outside_the_native_msgpack_subset_follow_msgspec(sandbox):
     """The C++ runner hands sets, datetimes, big ints and timestamp payloads to msgspec, as the Python one does."""
     when = datetime.datetime(2024, 5, 1, 12, 30, tzinfo=datetime.timezone.utc)
