@@ -3,6 +3,9 @@
 #include "checker_runtime.h"
 
 #include <unistd.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include <cerrno>
 #include <cstring>
@@ -10,6 +13,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include "payload_layout.h"
 #include "pymsgpack.h"
 
 namespace eigenfast::sandbox {
@@ -221,6 +225,13 @@ void CheckerCaches::admit(const std::string& key, const char* data, size_t size)
     PyErr_Clear();
     entry.decoded = nullptr;
     entry.raw.assign(data, size);
+  } else if (PyObject* laid = relayout(entry.decoded)) {
+    Py_SETREF(entry.decoded, laid);
+#ifdef __GLIBC__
+    malloc_trim(0);  // hand back the decoder's freed heap: every resident page is mapped again by each fork
+#endif
+  } else {
+    PyErr_Clear();  // out of memory: keep the decoded order
   }
   payloads_.emplace(key, std::move(entry));
   payload_order_.push_back(key);

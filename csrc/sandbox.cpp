@@ -29,6 +29,7 @@
 #include <memory>
 
 #include "checker_runtime.h"
+#include "payload_layout.h"
 #include "pymsgpack.h"
 #include "registry.h"
 
@@ -623,6 +624,14 @@ void bind_sandbox(py::module_& m) {
         "Run the checker fork-server; returns None when the host hangs up. Children run their checker in C++ "
         "(checker_runtime.h) and exit without returning.");
   eigenfast::pymsgpack::bind(m);
+  m.def(
+      "payload_relayout",
+      [](py::handle obj) {
+        PyObject* out = sb::relayout(obj.ptr());
+        if (out == nullptr) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(out);
+      },
+      py::arg("obj"), "The equal copy of a decoded payload that the zygote caches (payload_layout.h).");
   m.def("sandbox_landlock", &sb::landlock_ruleset, py::arg("read_paths"),
         "(ruleset fd, '') granting read beneath read_paths, or (-1, why) without Landlock.");
   m.def(

@@ -55,3 +55,17 @@ def test_sandboxed_results_match_in_process_reference(sandboxes, payload):
         a, b = (sb.run_many([(src, payload) for src in CHECKERS]) for sb in sandboxes)
         assert [(r.status, r.value, r.message, r.stdout_tail) for r in a] == \
             [(r.status, r.value, r.message, r.stdout_tail) for r in b]
+
+
+@pytest.mark.both_paths
+@given(payload=payloads)
+@settings(max_examples=15, deadline=None)
+def test_cached_payloads_reach_checkers_unchanged(sandboxes, payload):
+    """A payload over the cache threshold is decoded once in the zygote (natively, also re-laid out breadth
+    first); every kind, value and key order must still arrive as sent."""
+    big = {"pad": "x" * 70_000, "value": payload, "again": [payload, payload]}
+    src = "def check(p):\n    return repr(p['value']) + '|' + repr(p['again'])\n"
+    for sb in sandboxes:
+        r = sb.run(src, big)
+        assert (r.status, r.value) == ("ok", f"{payload!r}|{[payload, payload]!r}"), sb.backend
+        assert sb._zygote.cached_keys, sb.backend

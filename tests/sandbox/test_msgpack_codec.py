@@ -1,5 +1,7 @@
 """The zygote's native msgpack codec against msgspec, its reference: same bytes out, same values in, and every
-input outside the fast subset refused with a clear error instead of a wrong answer."""
+input outside the fast subset refused with a clear error instead of a wrong answer. Also the breadth-first copy
+(payload_relayout) the zygote caches decoded payloads as: equal to what it copies, and laid out so that a scan
+over one field of every record touches few pages."""
 
 from __future__ import annotations
 
@@ -298,3 +300,59 @@ def test_repeated_map_keys_share_one_object_in_big_inputs():
     assert first[0] is last[0] and first[1] is last[1]
     assert first[2] == last[2] and first[2] is not last[2]  # keys over 32 bytes are not cached
     assert got[0]["flight_number"] is not got[1]["flight_number"]  # values never are
+
+
+decoded_values = values.map(encode).map(decode)  # what the zygote holds: lists, not tuples, except in keys
+
+
+@settings(max_examples=300, deadline=None)
+@given(decoded_values)
+def test_relayout_is_an_equal_copy(value):
+    copy = C.payload_relayout(value)
+    assert same(copy, value)
+    assert encode(copy) == encode(value)  # key order and int/float/bool kinds included
+
+
+def test_relayout_copies_containers_and_shares_equal_leaves():
+    big = 2**64 - 1
+    value = {"a": [["x" * 3, 1000, 1.5, b"b", big, True, None]], "b": {"c": "xxx", "d": [1000, "xxx"], (1, "k"): 0}}
+    copy = C.payload_relayout(value)
+    assert same(copy, value)
+    assert copy["a"] is not value["a"] and copy["a"][0] is not value["a"][0] and copy["b"] is not value["b"]
+    strs = [copy["a"][0][0], copy["b"]["c"], copy["b"]["d"][1]]
+    assert all(s is strs[0] for s in strs) and strs[0] is not value["a"][0][0]
+    assert copy["a"][0][1] is copy["b"]["d"][0]  # ints beyond the small-int cache shared too
+    assert type(copy["a"][0][5]) is bool and copy["a"][0][4] == big
+    copy["a"][0].append("mutated")
+    copy["b"]["d"].clear()
+    assert value["a"][0][-1] is None and value["b"]["d"] == [1000, "xxx"]
+    for leaf in (None, 7, "s", 2.5):
+        assert C.payload_relayout(leaf) == leaf
+
+
+def pages(objects) -> int:
+    return len({id(o) >> 12 for o in objects})
+
+
+def test_relayout_groups_each_field_of_a_collection():
+    """The airline-like scan `r['passengers'] for r in reservations` visits one page per ~60 records, not one
+    per record (the decoded, depth-first order interleaves every record's nested objects)."""
+    n = 3000
+    db = {"reservations": {f"R{i:05d}": {"user_id": f"user_{i % 500}", "created_at": f"2024-05-{i % 28:02d}T{i}",
+                                         "flights": [{"flight_number": f"HAT{i % 300:03d}", "price": 100 + i}],
+                                         "passengers": [{"first_name": f"F{i}", "dob": "1990-01-01"}],
+                                         "payments": [{"payment_id": f"card_{i}", "amount": 1000 + i}],
+                                         "status": "ok" if i % 3 else None}
+                           for i in range(n)}}
+    decoded = C.msgpack_unpack(encode(db))
+    laid = C.payload_relayout(decoded)
+    assert laid == db
+
+    def visited(d):
+        rs = list(d["reservations"].values())
+        return [r for r in rs] + [r["passengers"] for r in rs] + [r["user_id"] for r in rs]
+
+    ideal = 2 * n * 64 // 4096 + 500 * 64 // 4096  # headers packed 64 to a page, 500 distinct user ids
+    assert pages(visited(laid)) <= 2 * ideal
+    assert pages(visited(decoded)) >= 4 * pages(visited(laid))
+    assert len({id(r["user_id"]) for r in laid["reservations"].values()}) == 500
