@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -134,15 +135,16 @@ uint64_t address_space_bytes(int statm_fd) {
   return uint64_t(std::strtoull(buf, nullptr, 10)) * uint64_t(sysconf(_SC_PAGESIZE));
 }
 
-// Everything between fork() and the checker's first byte; any failure ends the child (exit 125).
-// devnull is the zygote's read-only /dev/null and base_as its address space at fork time.
-void isolate_child(const ServerConfig& cfg, const int ends[3], int devnull, uint64_t base_as,
+// Everything between fork() and the checker's first byte; any failure ends the child (exit 125). ends are the
+// write ends of the stdout, stderr and result pipes and the read end of the gate (stdin, see Server::stage);
+// base_as is the zygote's address space at fork time.
+void isolate_child(const ServerConfig& cfg, const int ends[4], uint64_t base_as,
                    const std::string& program, const std::vector<int>& slots, bool confined, pid_t zygote) {
   // Its own process group, for killing the whole group. Not setsid(): with scheduler autogroups each new session
   // builds (and at exit frees) a task group, a tenth of a trivial check's cost.
   if (setpgid(0, 0) < 0) child_fail("setpgid");
   prctl(PR_SET_NAME, "eigenfast-chk", 0, 0, 0);  // tells checker children apart in ps/top/perf
-  int src[4] = {devnull, ends[0], ends[1], ends[2]};  // -> fds 0, 1 (stdout), 2 (stderr), 3 (result)
+  int src[4] = {ends[3], ends[0], ends[1], ends[2]};  // -> fds 0 (gate), 1 (stdout), 2 (stderr), 3 (result)
   if (*std::min_element(src, src + 4) < 4) {  // a source among the targets: move them all out of the way first
     for (int& fd : src) {
       fd = fcntl(fd, F_DUPFD_CLOEXEC, 64);
@@ -192,6 +194,7 @@ struct Job {
   uint64_t id = 0;
   pid_t pid = -1;
   int pidfd = -1;
+  int gate = -1;              // write end of the child's stdin; closing it starts the checker
   int fds[3] = {-1, -1, -1};  // result, stdout, stderr
   std::string bufs[3];
   std::string spec;
@@ -199,6 +202,7 @@ struct Job {
   int64_t deadline_us = 0;
   uint8_t flags = 0;
   bool exit_seen = false;
+  bool started = false;
   bool delivered = false;  // its result pipe reached EOF: only the kernel's teardown of the child is left
 };
 
@@ -234,7 +238,8 @@ void close_job_fds(Job& job) {
     fd = -1;
   }
   if (job.pidfd >= 0) close(job.pidfd);
-  job.pidfd = -1;
+  if (job.gate >= 0) close(job.gate);
+  job.pidfd = job.gate = -1;
 }
 
 class Server {
@@ -244,15 +249,14 @@ class Server {
          const RunChildFn& run_child, bool confined)
       : ctrl_(ctrl_fd), out_(out_fd), cfg_(cfg), program_(program), slots_(slots), admit_(admit), learn_(learn),
         after_fork_child_(after_fork_child), run_child_(run_child), confined_(confined), zygote_(getpid()),
-        devnull_(open("/dev/null", O_RDONLY | O_CLOEXEC)), statm_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
+        statm_(open("/proc/self/statm", O_RDONLY | O_CLOEXEC)) {}
 
   ~Server() {
-    if (devnull_ >= 0) close(devnull_);
     if (statm_ >= 0) close(statm_);
   }
 
   void run() {
-    if (devnull_ < 0 || statm_ < 0) return;
+    if (statm_ < 0) return;
     fcntl(ctrl_, F_SETFL, fcntl(ctrl_, F_GETFL) | O_NONBLOCK);
     bool ctrl_open = true;
     std::vector<pollfd> pfds;
@@ -353,23 +357,48 @@ class Server {
     return inbuf_.size() - head_ >= size ? size : 0;
   }
 
-  // Starts queued jobs while fewer than `workers` children run, so the next child starts the moment one
-  // ends, without a round trip to the host. A child that has delivered its report (closed its result pipe)
-  // no longer counts: its exit, the kernel tearing down its address space, takes as long as a trivial check
-  // and would leave a core idle. At most `workers` such children are alive on top. True in the child.
+  // Starts queued jobs while fewer than `workers` checkers run, so the next one starts the moment one ends,
+  // without a round trip to the host. Up to `workers` more children are forked ahead and wait, fully isolated,
+  // at their gate (stage): starting one is a close(), and the fork overlaps running checkers instead of
+  // leaving a core idle. A child that has delivered its report (closed its result pipe) no longer counts: its
+  // exit, the kernel tearing down its address space, takes as long as a trivial check. Alive children of all
+  // three kinds stay under 3 * `workers`.
   void spawn_pending() {
     const size_t workers = size_t(std::max(1, cfg_.workers));
-    for (size_t size = next_frame(); size > 0; size = next_frame()) {
-      const size_t running =
-          size_t(std::count_if(jobs_.begin(), jobs_.end(), [](const Job* j) { return !j->delivered; }));
-      if (running >= workers || jobs_.size() >= 2 * workers) return;
+    for (;;) {
+      size_t running = 0, staged = 0;
+      Job* next = nullptr;  // the oldest staged job
+      for (Job* j : jobs_) {
+        if (!j->started) {
+          ++staged;
+          if (next == nullptr) next = j;
+        } else if (!j->delivered) {
+          ++running;
+        }
+      }
+      if (next != nullptr && running < workers) {
+        start(next);
+        continue;
+      }
+      const size_t size = next_frame();
+      if (size == 0 || staged >= workers || jobs_.size() >= 3 * workers) return;
       const char* frame = inbuf_.data() + head_;
       head_ += size;
-      spawn(frame, size);
+      stage(frame, size);
     }
   }
 
-  void spawn(const char* frame, size_t size) {
+  void start(Job* job) {
+    close(job->gate);
+    job->gate = -1;
+    job->started = true;
+    job->start_us = now_us();
+    job->deadline_us = job->start_us + int64_t(cfg_.wall_time_s * 1e6);
+  }
+
+  // Forks the job's child, which isolates itself and then blocks reading its stdin until start() closes the
+  // other end. True in the child.
+  void stage(const char* frame, size_t size) {
     if (size < kJobHeader) return;
     const uint64_t id = get<uint64_t>(frame + 4);
     const uint8_t mode = get<uint8_t>(frame + 12);
@@ -378,10 +407,11 @@ class Server {
     const std::string_view spec(frame + kJobHeader, spec_len);
     const std::string_view payload(spec.data() + spec_len, size - kJobHeader - spec_len);
     if (mode == kAdmit) admit_(std::string(key, 32), payload.data(), payload.size());
-    int pipes[3][2];
-    for (auto& p : pipes) {
-      if (pipe2(p, O_CLOEXEC) != 0) {
+    int pipes[4][2];  // result, stdout, stderr, gate
+    for (int i = 0; i < 4; ++i) {
+      if (pipe2(pipes[i], O_CLOEXEC) != 0) {
         const std::string why = std::string("pipe: ") + strerror(errno);
+        for (int k = 0; k < i; ++k) close(pipes[k][0]), close(pipes[k][1]);
         send_result(out_, id, 0, kSpawnFailed, 0, 0, 0, why, "", "");
         return;
       }
@@ -390,15 +420,20 @@ class Server {
     const pid_t pid = fork();
     if (pid == 0) {
       if (after_fork_child_) after_fork_child_();
-      const int ends[3] = {pipes[1][1], pipes[2][1], pipes[0][1]};
-      isolate_child(cfg_, ends, devnull_, base_as, program_, slots_, confined_, zygote_);
+      const int ends[4] = {pipes[1][1], pipes[2][1], pipes[0][1], pipes[3][0]};
+      isolate_child(cfg_, ends, base_as, program_, slots_, confined_, zygote_);
+      char go;
+      while (read(0, &go, 1) < 0 && errno == EINTR) {
+      }
       run_child_(spec, mode == kInline ? nullptr : key, mode == kInline ? payload : std::string_view());
       _exit(126);  // run_child never returns
     }
-    for (auto& p : pipes) close(p[1]);
+    for (int i = 0; i < 3; ++i) close(pipes[i][1]);
+    close(pipes[3][0]);
     if (pid < 0) {
       const std::string why = std::string("fork: ") + strerror(errno);
-      for (auto& p : pipes) close(p[0]);
+      for (int i = 0; i < 3; ++i) close(pipes[i][0]);
+      close(pipes[3][1]);
       send_result(out_, id, 0, kSpawnFailed, 0, 0, 0, why, "", "");
       return;
     }
@@ -407,12 +442,13 @@ class Server {
     job->pid = pid;
     job->pidfd = int(syscall(SYS_pidfd_open, pid, 0));
     job->spec.assign(spec.data(), spec.size());
+    job->gate = pipes[3][1];
     for (int s = 0; s < 3; ++s) {
       job->fds[s] = pipes[s][0];
       fcntl(job->fds[s], F_SETFL, O_NONBLOCK);
     }
     job->start_us = now_us();
-    job->deadline_us = job->start_us + int64_t(cfg_.wall_time_s * 1e6);
+    job->deadline_us = INT64_MAX;  // the clock runs from start()
     jobs_.push_back(job);
   }
 
@@ -430,7 +466,7 @@ class Server {
   void release_job(Job* job) {
     for (auto& b : job->bufs) b.clear();
     job->flags = 0;
-    job->exit_seen = job->delivered = false;
+    job->exit_seen = job->started = job->delivered = false;
     spare_.push_back(job);
   }
 
@@ -485,7 +521,7 @@ class Server {
   const RunChildFn& run_child_;
   bool confined_;
   pid_t zygote_;
-  int devnull_, statm_;
+  int statm_;
   bool killed_all_ = false;
   std::string inbuf_;
   size_t head_ = 0;  // inbuf_[head_:] holds the frames not yet spawned

@@ -19,7 +19,7 @@ struct ServerConfig {
   size_t max_output = 65536;  // result pipe cap in bytes
   size_t tail_bytes = 4096;   // kept from the end of stdout / stderr
   int nofile = 32;
-  int workers = 1;  // children alive at once; further frames wait in the server's queue
+  int workers = 1;  // checkers running at once (Server::spawn_pending); further frames wait in its queue
   int uid = -1;  // >= 0: drop to this uid/gid in the child (host is root)
   int gid = -1;
   bool read_all = false;  // with uid: keep CAP_DAC_READ_SEARCH (the Python prefix is not world-readable)

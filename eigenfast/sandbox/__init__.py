@@ -3,7 +3,7 @@
 `Sandbox` keeps a pre-warmed fork-server (a fresh `python -I -S -B -u` zygote, never a fork of the caller) and
 runs each job in a brand-new child of it. The child, before any checker byte runs:
 
-- becomes its own process group, gets fd 0 = /dev/null, 1/2 = capture pipes, 3 = result pipe, and
+- becomes its own process group, gets fd 0 = an empty stdin (EOF), 1/2 = capture pipes, 3 = result pipe, and
   every other fd closed; an empty, read-only working directory; an environment holding only HOME (= that directory);
 - gets rlimits: CPU time, address space (zygote size + `memory_mb`), file size 0, core 0, 32 open files,
   0 processes, 0 locked memory;
@@ -20,9 +20,11 @@ runs each job in a brand-new child of it. The child, before any checker byte run
   one-piece allowlist does, and the zygote itself is confined too.
 
 Its stdout and stderr are unbuffered (the zygote runs with `-u`): a checker that closes fd 1 and then prints
-gets an OSError. A child that has delivered its report (closed its result pipe) stops counting against
-`workers` while the kernel tears it down, so up to 2 x `workers` children can be alive, never more than
-`workers` of them running a checker that has not reported.
+gets an OSError. Never more than `workers` children run a checker that has not reported. The C++ server also
+forks up to `workers` children ahead, which isolate themselves as above and then wait (reading their stdin,
+whose other end the server closes to start them; a job's wall clock runs from then), and a child that has
+delivered its report (closed its result pipe) stops counting while the kernel tears it down: up to
+3 x `workers` children can be alive.
 
 The server enforces the wall clock (SIGKILL to the process group), caps the result at `max_output_kb`
 (-> `bad_output`) and keeps the last 4 KiB of stdout/stderr. If the server itself dies, in-flight jobs are
