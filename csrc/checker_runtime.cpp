@@ -221,18 +221,17 @@ CheckerCaches::~CheckerCaches() {
 void CheckerCaches::admit(const std::string& key, const char* data, size_t size) {
   if (payloads_.count(key) != 0) return;
   Payload entry;
-  if (mp::unpack(data, size, &entry.decoded) != mp::Status::kOk) {
+  if (decode_laid_out(data, size, &entry.decoded) != mp::Status::kOk) {
     PyErr_Clear();
-    entry.decoded = nullptr;
-    entry.raw.assign(data, size);
-  } else if (PyObject* laid = relayout(entry.decoded)) {
-    Py_SETREF(entry.decoded, laid);
-#ifdef __GLIBC__
-    malloc_trim(0);  // hand back the decoder's freed heap: every resident page is mapped again by each fork
-#endif
-  } else {
-    PyErr_Clear();  // out of memory: keep the decoded order
+    if (mp::unpack(data, size, &entry.decoded) != mp::Status::kOk) {
+      PyErr_Clear();
+      entry.decoded = nullptr;
+      entry.raw.assign(data, size);
+    }
   }
+#ifdef __GLIBC__
+  malloc_trim(0);  // hand back the decoder's scratch: every resident page is mapped again by each fork
+#endif
   payloads_.emplace(key, std::move(entry));
   payload_order_.push_back(key);
   while (payload_order_.size() > payload_slots_) {

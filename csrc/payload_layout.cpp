@@ -1,132 +1,203 @@
-// See payload_layout.h. Breadth-first, one level at a time: (A) list the level's children in order with their
-// bucket (the shared key object they sit under; list items share one bucket), (B) create them grouped by
-// bucket, containers first (empty shells, filled on the next level) then leaves, (C) fill each parent in its
-// own order, so dict order and list order are kept. The CPython allocator hands out consecutive objects of one
-// size class side by side, so creation order is layout.
+// See payload_layout.h. Breadth first, one level of containers at a time: (A) list the level's children in
+// order with their bucket (the shared key object they sit under; array items share one bucket), (B) create
+// them grouped by bucket, containers first (empty, filled on the next level) then leaves, (C) fill each parent
+// in its own order, so map order, duplicate keys and array order come out as pymsgpack::unpack gives them. The
+// CPython allocator hands out consecutive objects of one size class side by side, so creation order is layout.
+// Leaves are decoded by pymsgpack::unpack itself, one encoded scalar at a time.
 #include "payload_layout.h"
 
 #include <cstdint>
 #include <new>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace eigenfast::sandbox {
 namespace {
 
-bool is_container(PyObject* v) { return PyDict_CheckExact(v) || PyList_CheckExact(v); }
+namespace mp = eigenfast::pymsgpack;
+using mp::Status;
 
-// A 64-bit int as a fresh object (small ints come back as CPython's shared ones); wider ints are shared.
-PyObject* copy_int(PyObject* v) {
-  int overflow = 0;
-  const long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
-  if (overflow == 0) return x == -1 && PyErr_Occurred() ? nullptr : PyLong_FromLongLong(x);
-  if (overflow > 0) {
-    const unsigned long long u = PyLong_AsUnsignedLongLong(v);
-    if (!PyErr_Occurred()) return PyLong_FromUnsignedLongLong(u);
-    PyErr_Clear();
-  }
-  return Py_NewRef(v);
+// A msgpack header: its own size, the bytes after it that belong to it (str, bin, ext) and the values that
+// follow it (array: n, map: 2n).
+struct Header {
+  size_t size = 1;
+  uint64_t body = 0;
+  uint64_t items = 0;
+  bool map = false;
+  bool container = false;
+};
+
+uint64_t big_endian(const uint8_t* p, size_t n) {
+  uint64_t v = 0;
+  for (size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
+  return v;
 }
 
-class Relayout {
+// Reads the header at p (p < end); false for the reserved byte or a header cut short by end.
+bool read_header(const uint8_t* p, const uint8_t* end, Header* h) {
+  *h = Header{};
+  const uint8_t b = *p;
+  if (b <= 0x7f || b >= 0xe0) return true;
+  if (b <= 0x9f) {
+    h->map = b <= 0x8f;
+    h->container = true;
+    h->items = uint64_t(b & 0x0f) * (h->map ? 2 : 1);
+    return true;
+  }
+  if (b <= 0xbf) {
+    h->body = b & 0x1f;
+    return true;
+  }
+  size_t width = 0;  // bytes of length or count after the type byte
+  switch (b) {
+    case 0xc0: case 0xc2: case 0xc3: return true;
+    case 0xc1: return false;
+    case 0xca: h->size = 5; break;
+    case 0xcb: h->size = 9; break;
+    case 0xcc: case 0xcd: case 0xce: case 0xcf: h->size = 1 + (size_t(1) << (b - 0xcc)); break;
+    case 0xd0: case 0xd1: case 0xd2: case 0xd3: h->size = 1 + (size_t(1) << (b - 0xd0)); break;
+    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:  // fixext: a type byte and 1..16 data bytes
+      h->size = 2;
+      h->body = uint64_t(1) << (b - 0xd4);
+      break;
+    case 0xc4: case 0xd9: width = 1; break;
+    case 0xc5: case 0xda: case 0xdc: case 0xde: width = 2; break;
+    case 0xc6: case 0xdb: case 0xdd: case 0xdf: width = 4; break;
+    case 0xc7: case 0xc8: case 0xc9: width = size_t(1) << (b - 0xc7); break;  // ext: then a type byte
+    default: return false;
+  }
+  if (width == 0) return size_t(end - p) >= h->size;
+  h->size = 1 + width + (b >= 0xc7 && b <= 0xc9 ? 1 : 0);
+  if (size_t(end - p) < h->size) return false;
+  const uint64_t n = big_endian(p + 1, width);
+  if (b >= 0xdc) {
+    h->map = b >= 0xde;
+    h->container = true;
+    h->items = n * (h->map ? 2 : 1);
+  } else {
+    h->body = n;
+  }
+  return true;
+}
+
+// The end of the value at p, or null if it is malformed or runs past end.
+const uint8_t* skip(const uint8_t* p, const uint8_t* end) {
+  uint64_t pending = 1;
+  Header h;
+  while (pending > 0) {
+    if (p >= end || !read_header(p, end, &h)) return nullptr;
+    p += h.size;
+    if (h.body > uint64_t(end - p)) return nullptr;
+    p += h.body;
+    pending += h.items - 1;
+    if (pending > uint64_t(end - p)) return nullptr;  // every value still to come takes a byte at least
+  }
+  return p;
+}
+
+class Decoder {
  public:
-  Relayout() : strs_(PyDict_New()), ints_(PyDict_New()) {}
-  Relayout(const Relayout&) = delete;
-  Relayout& operator=(const Relayout&) = delete;
-  ~Relayout() {
+  Decoder(const uint8_t* start, const uint8_t* end) : start_(start), end_(end) {}
+  Decoder(const Decoder&) = delete;
+  Decoder& operator=(const Decoder&) = delete;
+  ~Decoder() {
     release();
-    Py_XDECREF(strs_);
-    Py_XDECREF(ints_);
+    for (auto& kv : leaves_) Py_DECREF(kv.second);
   }
 
-  PyObject* run(PyObject* root) {
-    if (strs_ == nullptr || ints_ == nullptr) return nullptr;
-    if (!is_container(root)) return leaf(root);
-    PyObject* out = shell(root);
-    if (out == nullptr) return nullptr;
+  Status run(PyObject** out) {
+    if (skip(start_, end_) != end_) {
+      PyErr_SetString(PyExc_ValueError, "malformed msgpack");
+      return Status::kError;
+    }
+    Header h;
+    read_header(start_, end_, &h);
+    if (!h.container) return leaf(start_, end_, out);
+    PyObject* root = shell(start_);
+    if (root == nullptr) return Status::kError;
     try {
-      std::vector<Node> nodes{{root, out}}, next;
-      while (!nodes.empty()) {
+      std::vector<Node> nodes{{start_, root}}, next;
+      for (int depth = 0; !nodes.empty(); ++depth) {
         next.clear();
-        if (!level(nodes, &next)) {
-          Py_DECREF(out);  // a partial tree: list slots not yet set are NULL, which deallocation skips
-          return nullptr;
+        const Status s = depth >= mp::kMaxDepth ? Status::kUnsupported : level(nodes, &next);
+        if (s != Status::kOk) {
+          Py_DECREF(root);  // a partial tree: list slots not yet set are NULL, which deallocation skips
+          return s;
         }
         nodes.swap(next);
       }
     } catch (const std::bad_alloc&) {
-      Py_DECREF(out);
-      return PyErr_NoMemory();
+      Py_DECREF(root);
+      PyErr_NoMemory();
+      return Status::kError;
     }
-    return out;
+    *out = root;
+    return Status::kOk;
   }
 
  private:
   struct Node {
-    PyObject* src;
-    PyObject* dst;  // borrowed: owned by its slot until its parent is filled, then by the parent
+    const uint8_t* at;  // the container's header
+    PyObject* dst;      // borrowed: owned by its slot until its parent is filled, then by the parent
   };
   struct Slot {
-    PyObject* src;   // borrowed from the source tree
-    PyObject* key;   // owned shared key for a dict child; null for a list item
-    PyObject* made;  // owned until handed to the parent
+    const uint8_t* at;   // the value's encoding, up to end
+    const uint8_t* end;
+    PyObject* key;       // owned, shared key for a map value; null for an array item
+    PyObject* made;      // owned until handed to the parent
     uint32_t bucket;
+    bool container;
   };
 
-  // An equal, immutable object placed now: strs and ints shared by value, floats and bytes copied.
-  PyObject* leaf(PyObject* v) {
-    PyObject* cache;
-    if (PyUnicode_CheckExact(v)) {
-      cache = strs_;
-    } else if (PyLong_CheckExact(v)) {
-      cache = ints_;
-    } else if (PyFloat_CheckExact(v)) {
-      return PyFloat_FromDouble(PyFloat_AS_DOUBLE(v));
-    } else if (PyBytes_CheckExact(v)) {
-      return PyBytes_FromStringAndSize(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
-    } else {
-      return Py_NewRef(v);  // None, bools, tuple keys
+  // The leaf encoded in [at, end): one object per distinct encoding (floats excepted).
+  Status leaf(const uint8_t* at, const uint8_t* end, PyObject** out) {
+    const std::string_view enc(reinterpret_cast<const char*>(at), size_t(end - at));
+    auto hit = leaves_.find(enc);
+    if (hit != leaves_.end()) {
+      *out = Py_NewRef(hit->second);
+      return Status::kOk;
     }
-    PyObject* hit = PyDict_GetItemWithError(cache, v);  // borrowed
-    if (hit != nullptr) return Py_NewRef(hit);
-    if (PyErr_Occurred()) return nullptr;
-    PyObject* copy = cache == strs_ ? PyUnicode_FromKindAndData(PyUnicode_KIND(v), PyUnicode_DATA(v),
-                                                                PyUnicode_GET_LENGTH(v))
-                                    : copy_int(v);
-    if (copy == nullptr || PyDict_SetItem(cache, copy, copy) < 0) {
-      Py_XDECREF(copy);
-      return nullptr;
-    }
-    return copy;
+    const Status s = mp::unpack(enc.data(), enc.size(), out);
+    const bool real = *at == 0xca || *at == 0xcb;  // one object for two NaN map keys would merge them
+    if (s == Status::kOk && !real) leaves_.emplace(enc, Py_NewRef(*out));
+    return s;
   }
 
-  static PyObject* shell(PyObject* v) {
-    return PyDict_CheckExact(v) ? PyDict_New() : PyList_New(PyList_GET_SIZE(v));
+  PyObject* shell(const uint8_t* at) const {
+    Header h;
+    read_header(at, end_, &h);
+    return h.map ? PyDict_New() : PyList_New(Py_ssize_t(h.items));
   }
 
-  bool level(const std::vector<Node>& nodes, std::vector<Node>* next) {
+  Status level(const std::vector<Node>& nodes, std::vector<Node>* next) {
     // (A) children in order, each with its bucket
     std::unordered_map<PyObject*, uint32_t> bucket_of;
+    Header h, child;
     for (const Node& n : nodes) {
-      if (PyDict_CheckExact(n.src)) {
-        Py_ssize_t pos = 0;
-        PyObject *k, *v;
-        while (PyDict_Next(n.src, &pos, &k, &v)) {
-          PyObject* key = leaf(k);
-          if (key == nullptr) return false;
-          slots_.push_back({v, key, nullptr, 0});
-          slots_.back().bucket = bucket_of.emplace(key, uint32_t(bucket_of.size())).first->second;
+      read_header(n.at, end_, &h);
+      const uint8_t* p = n.at + h.size;
+      const uint32_t items_bucket = h.map ? 0 : bucket_of.emplace(nullptr, uint32_t(bucket_of.size())).first->second;
+      for (uint64_t i = 0, count = h.map ? h.items / 2 : h.items; i < count; ++i) {
+        PyObject* key = nullptr;
+        if (h.map) {
+          read_header(p, end_, &child);
+          if (child.container) return Status::kUnsupported;  // tuple keys (or unhashable ones): unpack's job
+          const uint8_t* key_end = skip(p, end_);
+          const Status s = leaf(p, key_end, &key);
+          if (s != Status::kOk) return s;
+          p = key_end;
         }
-      } else {
-        const uint32_t bucket = bucket_of.emplace(nullptr, uint32_t(bucket_of.size())).first->second;
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(n.src); ++i) {
-          slots_.push_back({PyList_GET_ITEM(n.src, i), nullptr, nullptr, bucket});
-        }
+        read_header(p, end_, &child);
+        const uint8_t* value_end = skip(p, end_);
+        slots_.push_back({p, value_end, key, nullptr, items_bucket, child.container});
+        if (key != nullptr) slots_.back().bucket = bucket_of.emplace(key, uint32_t(bucket_of.size())).first->second;
+        p = value_end;
       }
     }
     // (B) a stable counting sort on (leaf?, bucket), then create in that order
     const size_t buckets = bucket_of.size();
-    auto rank = [buckets](const Slot& s) { return (is_container(s.src) ? 0 : buckets) + s.bucket; };
+    auto rank = [buckets](const Slot& s) { return (s.container ? 0 : buckets) + s.bucket; };
     std::vector<size_t> start(2 * buckets + 1, 0);
     for (const Slot& s : slots_) ++start[rank(s) + 1];
     for (size_t r = 1; r < start.size(); ++r) start[r] += start[r - 1];
@@ -134,30 +205,34 @@ class Relayout {
     for (uint32_t i = 0; i < slots_.size(); ++i) order[start[rank(slots_[i])]++] = i;
     for (const uint32_t i : order) {
       Slot& s = slots_[i];
-      const bool container = is_container(s.src);
-      s.made = container ? shell(s.src) : leaf(s.src);
-      if (s.made == nullptr) return false;
-      if (container) next->push_back({s.src, s.made});
+      if (s.container) {
+        if ((s.made = shell(s.at)) == nullptr) return Status::kError;
+        next->push_back({s.at, s.made});
+      } else {
+        const Status st = leaf(s.at, s.end, &s.made);
+        if (st != Status::kOk) return st;
+      }
     }
     // (C) each parent filled in its own order
     size_t at = 0;
     for (const Node& n : nodes) {
-      if (PyDict_CheckExact(n.src)) {
-        for (Py_ssize_t i = 0, len = PyDict_GET_SIZE(n.src); i < len; ++i, ++at) {
-          if (PyDict_SetItem(n.dst, slots_[at].key, slots_[at].made) < 0) return false;
+      read_header(n.at, end_, &h);
+      if (h.map) {
+        for (uint64_t i = 0; i < h.items / 2; ++i, ++at) {
+          if (PyDict_SetItem(n.dst, slots_[at].key, slots_[at].made) < 0) return Status::kError;
         }
       } else {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(n.src); ++i, ++at) {
-          PyList_SET_ITEM(n.dst, i, slots_[at].made);  // steals
+        for (uint64_t i = 0; i < h.items; ++i, ++at) {
+          PyList_SET_ITEM(n.dst, Py_ssize_t(i), slots_[at].made);  // steals
           slots_[at].made = nullptr;
         }
       }
     }
     release();
-    return true;
+    return Status::kOk;
   }
 
-  // Drops the references the slots still own (dict children were increfed by their parent).
+  // Drops the references the slots still own (map values were increfed by their parent).
   void release() {
     for (Slot& s : slots_) {
       Py_XDECREF(s.key);
@@ -166,22 +241,25 @@ class Relayout {
     slots_.clear();
   }
 
-  PyObject* strs_;
-  PyObject* ints_;
+  const uint8_t* start_;
+  const uint8_t* end_;
   std::vector<Slot> slots_;
+  std::unordered_map<std::string_view, PyObject*> leaves_;  // owned values, keyed by their encoding
 };
 
 }  // namespace
 
-PyObject* relayout(PyObject* root) {
-  const int gc_was_enabled = PyGC_Disable();  // no collections over the half-built copy
-  PyObject* out;
+Status decode_laid_out(const char* data, size_t size, PyObject** out) {
+  *out = nullptr;
+  const auto* start = reinterpret_cast<const uint8_t*>(data);
+  const int gc_was_enabled = PyGC_Disable();  // no collections over the half-built tree
+  Status s;
   {
-    Relayout r;
-    out = r.run(root);
+    Decoder d(start, start + size);
+    s = d.run(out);
   }
   if (gc_was_enabled) PyGC_Enable();
-  return out;
+  return s;
 }
 
 }  // namespace eigenfast::sandbox

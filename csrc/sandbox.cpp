@@ -661,13 +661,18 @@ void bind_sandbox(py::module_& m) {
         "(checker_runtime.h) and exit without returning.");
   eigenfast::pymsgpack::bind(m);
   m.def(
-      "payload_relayout",
-      [](py::handle obj) {
-        PyObject* out = sb::relayout(obj.ptr());
-        if (out == nullptr) throw py::error_already_set();
+      "payload_decode",
+      [](py::handle data) {
+        Py_buffer view;
+        if (PyObject_GetBuffer(data.ptr(), &view, PyBUF_SIMPLE) < 0) throw py::error_already_set();
+        PyObject* out = nullptr;
+        const auto s = sb::decode_laid_out(static_cast<const char*>(view.buf), size_t(view.len), &out);
+        PyBuffer_Release(&view);
+        if (s == eigenfast::pymsgpack::Status::kError) throw py::error_already_set();
+        if (s == eigenfast::pymsgpack::Status::kUnsupported) throw py::value_error("not laid out: unsupported");
         return py::reinterpret_steal<py::object>(out);
       },
-      py::arg("obj"), "The equal copy of a decoded payload that the zygote caches (payload_layout.h).");
+      py::arg("data"), "A cached payload as the zygote decodes it, breadth first (payload_layout.h).");
   m.def("sandbox_landlock", &sb::landlock_ruleset, py::arg("read_paths"),
         "(ruleset fd, '') granting read beneath read_paths, or (-1, why) without Landlock.");
   m.def(

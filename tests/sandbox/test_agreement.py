@@ -61,8 +61,8 @@ def test_sandboxed_results_match_in_process_reference(sandboxes, payload):
 @given(payload=payloads)
 @settings(max_examples=15, deadline=None)
 def test_cached_payloads_reach_checkers_unchanged(sandboxes, payload):
-    """A payload over the cache threshold is decoded once in the zygote (natively, also re-laid out breadth
-    first); every kind, value and key order must still arrive as sent."""
+    """A payload over the cache threshold is decoded once in the zygote (natively, breadth first and re-laid
+    out); every kind, value and key order must still arrive as sent."""
     big = {"pad": "x" * 70_000, "value": payload, "again": [payload, payload]}
     src = "def check(p):\n    return repr(p['value']) + '|' + repr(p['again'])\n"
     for sb in sandboxes:
