@@ -190,6 +190,7 @@ class Decoder {
         }
         read_header(p, end_, &child);
         const uint8_t* value_end = skip(p, end_);
+        if ((rescanned_ += size_t(value_end - p)) > budget_) return Status::kUnsupported;
         slots_.push_back({p, value_end, key, nullptr, items_bucket, child.container});
         if (key != nullptr) slots_.back().bucket = bucket_of.emplace(key, uint32_t(bucket_of.size())).first->second;
         p = value_end;
@@ -243,6 +244,11 @@ class Decoder {
 
   const uint8_t* start_;
   const uint8_t* end_;
+  // Each level skips over the encodings below it once more: fine for records a few levels deep, but a
+  // document nested hundreds deep would cost its size times its depth. Past this budget, unpack (one pass)
+  // decodes it instead.
+  size_t rescanned_ = 0;
+  const size_t budget_ = 16 * size_t(end_ - start_) + 4096;
   std::vector<Slot> slots_;
   std::unordered_map<std::string_view, PyObject*> leaves_;  // owned values, keyed by their encoding
 };

@@ -18,7 +18,8 @@ namespace eigenfast::sandbox {
 
 // Decodes one msgpack document into *out (a new reference) equal to what pymsgpack::unpack gives. Returns
 // kUnsupported for what it does not lay out (map keys that are containers, ext types, nesting past
-// pymsgpack::kMaxDepth) and kError, with a Python exception set, for malformed input; callers then use
+// pymsgpack::kMaxDepth, documents so deep that rescanning each level would cost over 16 times their size) and
+// kError, with a Python exception set, for malformed input; callers then use
 // pymsgpack::unpack, which reports those cases itself.
 pymsgpack::Status decode_laid_out(const char* data, size_t size, PyObject** out);
 

@@ -339,6 +339,20 @@ def test_laid_out_decode_refuses_what_unpack_reports():
             C.payload_decode(data)
 
 
+def test_laid_out_decode_leaves_deep_documents_to_unpack():
+    """Every level skips over the encodings below it again; a document whose size times depth is too much to
+    rescan is refused (the zygote then decodes it with unpack, in one pass)."""
+    shallow, deep = list(range(2000)), list(range(2000))
+    for _ in range(60):
+        deep = [deep, list(range(2000))]
+    for _ in range(3):
+        shallow = [shallow, list(range(2000))]
+    assert C.payload_decode(encode(shallow)) == shallow
+    with pytest.raises(ValueError, match="not laid out"):
+        C.payload_decode(encode(deep))
+    assert C.msgpack_unpack(encode(deep)) == deep
+
+
 def test_laid_out_decode_shares_equal_leaves_and_keeps_nan_keys_apart():
     value = {"a": [["xxx", 1000, 1.5, b"b", 2**64 - 1, True, None]], "b": {"c": "xxx", "d": [1000, "xxx", 1.5]}}
     got = C.payload_decode(encode(value))
