@@ -397,7 +397,7 @@ class Server {
   }
 
   // Forks the job's child, which isolates itself and then blocks reading its stdin until start() closes the
-  // other end. True in the child.
+  // other end.
   void stage(const char* frame, size_t size) {
     if (size < kJobHeader) return;
     const uint64_t id = get<uint64_t>(frame + 4);

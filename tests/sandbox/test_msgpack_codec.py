@@ -302,7 +302,6 @@ def test_repeated_map_keys_share_one_object_in_big_inputs():
     assert got[0]["flight_number"] is not got[1]["flight_number"]  # values never are
 
 
-
 def has_tuple_key(value: object) -> bool:
     if isinstance(value, dict):
         return any(isinstance(k, tuple) or has_tuple_key(v) for k, v in value.items())
@@ -388,7 +387,7 @@ def test_laid_out_decode_groups_each_field_of_a_collection():
 
     def visited(d):
         rs = list(d["reservations"].values())
-        return [r for r in rs] + [r["passengers"] for r in rs] + [r["user_id"] for r in rs]
+        return rs + [r["passengers"] for r in rs] + [r["user_id"] for r in rs]
 
     ideal = 2 * n * 64 // 4096 + 500 * 64 // 4096  # headers packed 64 to a page, 500 distinct user ids
     assert pages(visited(laid)) <= 2 * ideal
