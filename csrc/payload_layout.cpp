@@ -16,85 +16,10 @@ namespace eigenfast::sandbox {
 namespace {
 
 namespace mp = eigenfast::pymsgpack;
+using mp::Header;
 using mp::Status;
-
-// A msgpack header: its own size, the bytes after it that belong to it (str, bin, ext) and the values that
-// follow it (array: n, map: 2n).
-struct Header {
-  size_t size = 1;
-  uint64_t body = 0;
-  uint64_t items = 0;
-  bool map = false;
-  bool container = false;
-};
-
-uint64_t big_endian(const uint8_t* p, size_t n) {
-  uint64_t v = 0;
-  for (size_t i = 0; i < n; ++i) v = (v << 8) | p[i];
-  return v;
-}
-
-// Reads the header at p (p < end); false for the reserved byte or a header cut short by end.
-bool read_header(const uint8_t* p, const uint8_t* end, Header* h) {
-  *h = Header{};
-  const uint8_t b = *p;
-  if (b <= 0x7f || b >= 0xe0) return true;
-  if (b <= 0x9f) {
-    h->map = b <= 0x8f;
-    h->container = true;
-    h->items = uint64_t(b & 0x0f) * (h->map ? 2 : 1);
-    return true;
-  }
-  if (b <= 0xbf) {
-    h->body = b & 0x1f;
-    return true;
-  }
-  size_t width = 0;  // bytes of length or count after the type byte
-  switch (b) {
-    case 0xc0: case 0xc2: case 0xc3: return true;
-    case 0xc1: return false;
-    case 0xca: h->size = 5; break;
-    case 0xcb: h->size = 9; break;
-    case 0xcc: case 0xcd: case 0xce: case 0xcf: h->size = 1 + (size_t(1) << (b - 0xcc)); break;
-    case 0xd0: case 0xd1: case 0xd2: case 0xd3: h->size = 1 + (size_t(1) << (b - 0xd0)); break;
-    case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:  // fixext: a type byte and 1..16 data bytes
-      h->size = 2;
-      h->body = uint64_t(1) << (b - 0xd4);
-      break;
-    case 0xc4: case 0xd9: width = 1; break;
-    case 0xc5: case 0xda: case 0xdc: case 0xde: width = 2; break;
-    case 0xc6: case 0xdb: case 0xdd: case 0xdf: width = 4; break;
-    case 0xc7: case 0xc8: case 0xc9: width = size_t(1) << (b - 0xc7); break;  // ext: then a type byte
-    default: return false;
-  }
-  if (width == 0) return size_t(end - p) >= h->size;
-  h->size = 1 + width + (b >= 0xc7 && b <= 0xc9 ? 1 : 0);
-  if (size_t(end - p) < h->size) return false;
-  const uint64_t n = big_endian(p + 1, width);
-  if (b >= 0xdc) {
-    h->map = b >= 0xde;
-    h->container = true;
-    h->items = n * (h->map ? 2 : 1);
-  } else {
-    h->body = n;
-  }
-  return true;
-}
-
-// The end of the value at p, or null if it is malformed or runs past end.
-const uint8_t* skip(const uint8_t* p, const uint8_t* end) {
-  uint64_t pending = 1;
-  Header h;
-  while (pending > 0) {
-    if (p >= end || !read_header(p, end, &h)) return nullptr;
-    p += h.size;
-    if (h.body > uint64_t(end - p)) return nullptr;
-    p += h.body;
-    pending += h.items - 1;
-    if (pending > uint64_t(end - p)) return nullptr;  // every value still to come takes a byte at least
-  }
-  return p;
-}
+using mp::read_header;
+using mp::skip;
 
 class Decoder {
  public:

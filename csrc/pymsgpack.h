@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>  // brings <Python.h> first, as CPython requires
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -32,6 +33,22 @@ bool pack_utf8(std::string_view s, std::string* buf);
 // Reads one msgpack str at *p (any str header) as a view into the input, advancing *p; false if the bytes at
 // *p are not a complete str. The UTF-8 is not validated.
 bool read_utf8(const char** p, const char* end, std::string_view* out);
+
+// One msgpack header, for walking an encoding without decoding it: its own size, the bytes after it that belong
+// to it (str, bin, ext) and the values that follow it (array: n, map: 2n).
+struct Header {
+  size_t size = 1;
+  uint64_t body = 0;
+  uint64_t items = 0;
+  bool map = false;
+  bool container = false;
+};
+
+// Reads the header at p (p < end); false for the reserved byte or a header cut short by end.
+bool read_header(const uint8_t* p, const uint8_t* end, Header* h);
+
+// The end of the value at p, or null if it is malformed or runs past end.
+const uint8_t* skip(const uint8_t* p, const uint8_t* end);
 
 // Adds `msgpack_pack(obj) -> bytes` and `msgpack_unpack(data: bytes) -> object` to module m; both raise
 // TypeError (pack) / ValueError (unpack) naming the problem, including for kUnsupported ("unsupported type X" /
